@@ -10,7 +10,7 @@ import numpy as np
 
 from .text import tokenize
 
-TOKENIZER_VERSION = "fold-v1"
+TOKENIZER_VERSION = "fold-stem-v2"
 
 
 class LexicalIndex:

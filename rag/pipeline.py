@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from . import store
 from .chunking import ChunkingSettings
@@ -12,7 +12,8 @@ from .config import Settings, load_settings
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .index import IndexParams
 from .ingest import IngestReport, ingest
-from .records import Hit
+from .conversation import standalone_question
+from .records import Hit, Turn
 from .retrieval import Filters, Mode, Retriever
 
 
@@ -72,9 +73,12 @@ class Engine:
                                            chunking=self.chunking.to_json(), where=self.index_dir)
                     s = self.settings
                     self._retriever = Retriever(snap, self.embedder, mode=s.retrieval_mode, fusion=s.fusion,
-                                                mmr_lambda=s.mmr_lambda)
+                                                mmr_lambda=s.mmr_lambda, alpha=s.hybrid_alpha)
         return self._retriever
 
     def search(self, query: str, k: int | None = None, *, mode: Mode | None = None,
                filters: Filters | None = None) -> list[Hit]:
         return self.retriever.search(query, self.settings.top_k if k is None else k, mode=mode, filters=filters)
+
+    def standalone_question(self, question: str, history: Sequence[Turn] = ()) -> str:
+        return standalone_question(question, history)

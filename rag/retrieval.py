@@ -52,7 +52,7 @@ class Filters:
 
 class Retriever:
     def __init__(self, snapshot: Snapshot, embedder: Embedder, *, mode: Mode = "hybrid",
-                 fusion: str = "rrf", mmr_lambda: float = 0.8, alpha: float = 0.5) -> None:
+                 fusion: str = "weighted", mmr_lambda: float = 0.8, alpha: float = 0.3) -> None:
         _check_mode(mode)
         if fusion not in ("rrf", "weighted"):
             raise ConfigError(f"unknown fusion {fusion!r}; expected rrf or weighted")

@@ -51,6 +51,18 @@ STOPWORDS = frozenset(
 )
 
 
+_STEMMER = None
+
+
+def _stem(token: str) -> str:
+    global _STEMMER
+    if _STEMMER is None:
+        import Stemmer  # PyStemmer: Snowball English, so "elected" meets "election"
+
+        _STEMMER = Stemmer.Stemmer("english")
+    return token if any(c.isdigit() for c in token) else _STEMMER.stemWord(token)
+
+
 def tokenize(text: str) -> list[str]:
     """Folded word tokens for BM25; "Đukanović" also yields the common "dj" spelling."""
     tokens: list[str] = []
@@ -64,6 +76,7 @@ def tokenize(text: str) -> list[str]:
                 tok = tok[:-2]
             if tok in STOPWORDS:
                 continue
+            tok = _stem(tok)
             # Variant spellings add only the tokens that differ.
             if i and tok in seen:
                 continue

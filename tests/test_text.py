@@ -15,14 +15,15 @@ def test_fold_loose_drops_punctuation():
 def test_tokenize_keeps_numbers_whole_and_unifies_spellings():
     assert "48.96" in tokenize("Koštunica got 48.96 percent")
     assert "600,000" in tokenize("he got rid of 600,000 votes")
-    assert tokenize("Milošević’s") == tokenize("Milosevic's") == tokenize("MILOSEVIC") == ["milosevic"]
+    assert tokenize("Milošević’s") == tokenize("Milosevic's") == tokenize("MILOSEVIC") == tokenize("milosevic")
+    assert len(tokenize("Milošević’s")) == 1
 
 
 def test_tokenize_indexes_both_spellings_of_dj():
     tokens = tokenize("Đukanović")
-    assert "dukanovic" in tokens and "djukanovic" in tokens
-    assert tokenize("Djukanovic") == ["djukanovic"]
+    assert tokenize("Dukanovic")[0] in tokens and tokenize("Djukanovic")[0] in tokens
 
 
-def test_tokenize_drops_stopwords():
-    assert tokenize("What did the president say") == ["president", "say"]
+def test_tokenize_drops_stopwords_and_stems():
+    assert tokenize("What did the president say") == tokenize("president says")
+    assert tokenize("elected") == tokenize("election") and tokenize("ousted") == tokenize("oust")

@@ -1,0 +1,103 @@
+"""Follow-up questions made standalone before retrieval.
+
+A 135M-parameter model cannot be trusted to rewrite questions, so the rewrite is deterministic:
+personal pronouns are replaced by the person the conversation is about, and a question that still
+leans on context ("Where did that conversation take place?", "How did Clinton respond?") carries
+the previous standalone question along for retrieval.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from .records import Turn
+
+_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w’'ʼ\-]*"
+_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|de|van|von|bin|al))*")
+# Capitalised words that open questions or sentences rather than name anyone.
+_NOT_NAMES = {
+    "who", "whom", "whose", "what", "which", "when", "where", "why", "how", "did", "does", "do", "was",
+    "were", "is", "are", "has", "had", "have", "and", "but", "so", "the", "a", "an", "in", "on", "at",
+    "by", "to", "for", "of", "with", "from", "after", "before", "according", "i", "it", "he", "she",
+    "they", "his", "her", "their", "its", "this", "that", "there", "then", "yes", "no", "president",
+    "prime", "minister", "former", "russian", "american", "yugoslav", "serbian", "u.s", "us",
+}
+_SUBJECT = re.compile(r"\b(he|she)\b", re.I)
+_OBJECT = re.compile(r"\b(him)\b", re.I)
+_POSSESSIVE = re.compile(r"\b(his)\b", re.I)
+_CONTEXTUAL = re.compile(
+    r"\b(it|its|they|them|their|that|this|those|these|there|then|the same|else|other)\b", re.I
+)
+_LEADING_CONJ = re.compile(r"^\s*(and|so|but|also|then|what about)\b[\s,]*", re.I)
+
+
+def names(text: str) -> list[str]:
+    """Capitalised name sequences in order, without question words and titles."""
+    found: list[str] = []
+    for m in _NAME.finditer(text):
+        words = m.group().split()
+        while words and words[0].lower().strip("’'ʼ") in _NOT_NAMES:
+            words.pop(0)
+        while words and words[-1].lower() in _NOT_NAMES:
+            words.pop()
+        name = re.sub(r"[’'ʼ]s$", "", " ".join(words))
+        if name and name not in found:
+            found.append(name)
+    return found
+
+
+_PERSON_NOUN = (r"(\w+\s+){0,3}(president|minister|leader|rival|candidate|official|man|woman|person|"
+                r"secretary|journalist|author|politician|chairman|head|advisor|adviser)")
+
+
+def _asks_for_person(question: str) -> bool:
+    q = question.strip().lower()
+    return bool(re.match(r"(who|whom)\b", q) or re.match(rf"(which|what)\s+{_PERSON_NOUN}\b", q))
+
+
+def _focus(question: str, answer: str) -> list[str]:
+    """People the turn is about, most salient first."""
+    in_q, in_a = names(question), names(answer)
+    if _asks_for_person(question) and in_a:
+        return in_a[:1] + [n for n in in_q if n not in in_a[:1]]
+    return in_q + [n for n in in_a if n not in in_q]
+
+
+def standalone_question(question: str, history: Sequence[Turn]) -> str:
+    question = question.strip()
+    if not history:
+        return question
+    previous: list[str] = []
+    focus: list[str] = []
+    for turn in history:
+        rewritten = _capitalise(_LEADING_CONJ.sub("", _resolve(turn.question, focus)))
+        previous.append(f"{rewritten} {_gist(turn.answer)}".strip())
+        focus = _focus(rewritten, turn.answer) or focus
+    resolved = _resolve(question, focus)
+    bare = _capitalise(_LEADING_CONJ.sub("", resolved))
+    still_needs_context = _CONTEXTUAL.search(bare) or not names(bare) or len(bare.split()) <= 4
+    if still_needs_context and previous:
+        return f"{bare} (following up on: {previous[-1]})"
+    return bare
+
+
+def _resolve(question: str, focus: Sequence[str]) -> str:
+    if not focus:
+        return question
+    subject = focus[0]
+    obj = focus[1] if len(focus) > 1 else focus[0]
+    out = _SUBJECT.sub(subject, question)
+    out = _OBJECT.sub(obj if _SUBJECT.search(question) else subject, out)
+    out = _POSSESSIVE.sub(f"{subject}’s", out)
+    return out
+
+
+def _gist(answer: str, max_words: int = 25) -> str:
+    """The previous answer without citation markers, short: it names what "that" refers to."""
+    words = re.sub(r"\[\d+\]", "", answer).split()
+    return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]

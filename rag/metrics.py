@@ -1,0 +1,82 @@
+"""Evaluation metrics, one definition each (the evaluation report quotes these docstrings)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Iterable, Sequence
+
+from .text import fold, fold_loose
+
+DEFAULT_KS = (1, 3, 5, 10)
+
+
+def contains_evidence(passage: str, evidence: Iterable[str]) -> bool:
+    """A passage supports an item when it contains one of its evidence quotes, compared after
+    folding case, diacritics, quotes and whitespace."""
+    folded = fold(passage)
+    return any(fold(q) in folded for q in evidence if q.strip())
+
+
+def first_hit_rank(passages: Sequence[str], evidence: Sequence[str]) -> int | None:
+    for rank, passage in enumerate(passages, start=1):
+        if contains_evidence(passage, evidence):
+            return rank
+    return None
+
+
+def retrieval_metrics(results: Sequence[Sequence[str]], evidence: Sequence[Sequence[str]],
+                      ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    """recall@k: share of questions with at least one retrieved passage in the top k that contains
+    an evidence quote. MRR: mean over questions of 1/rank of the first such passage (0 if none).
+    Only questions with evidence count."""
+    ranks = [first_hit_rank(r, e) for r, e in zip(results, evidence, strict=True) if e]
+    n = len(ranks)
+    if n == 0:
+        return {**{f"recall@{k}": 0.0 for k in ks}, "mrr": 0.0, "n": 0}
+    out: dict[str, float] = {f"recall@{k}": sum(1 for r in ranks if r and r <= k) / n for k in ks}
+    out["mrr"] = sum(1.0 / r for r in ranks if r) / n
+    out["n"] = n
+    return out
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, strip diacritics, unify quotes, drop punctuation and articles, fold whitespace."""
+    return " ".join(w for w in fold_loose(text).split() if w not in ("a", "an", "the"))
+
+
+def _number_glue(text: str) -> str:
+    # "600,000" and "600 000" are the number 600000, not two tokens.
+    return re.sub(r"(?<=\d)[,\s](?=\d{3}\b)", "", text)
+
+
+def answer_correct(answer: str, gold: Sequence[str]) -> bool:
+    """Correct when the normalised answer contains a normalised gold answer as whole words."""
+    got = f" {normalize_answer(_number_glue(answer))} "
+    return any(f" {normalize_answer(_number_glue(g))} " in got for g in gold if g.strip())
+
+
+def token_f1(answer: str, gold: Sequence[str]) -> float:
+    """SQuAD-style token F1 between the normalised answer and each gold answer; the maximum."""
+    pred = normalize_answer(_number_glue(answer)).split()
+    best = 0.0
+    for g in gold:
+        ref = normalize_answer(_number_glue(g)).split()
+        common = Counter(pred) & Counter(ref)
+        same = sum(common.values())
+        if not pred or not ref or same == 0:
+            continue
+        p, r = same / len(pred), same / len(ref)
+        best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in [0, 100]) of `values`; 0.0 when empty."""
+    if not values:
+        return 0.0
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
