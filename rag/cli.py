@@ -58,6 +58,30 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--until", metavar="YYYY-MM-DD", help="published on or before")
     se.add_argument("--json", action="store_true", help="print one JSON object")
     se.set_defaults(func=_cmd_search)
+
+    ask = sub.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    ask.add_argument("--history", type=Path, help='JSON file: [{"question": ..., "answer": ...}, ...]')
+    ask.add_argument("-k", type=int, default=None, help="passages to retrieve (default 5)")
+    ask.add_argument("--mode", choices=["dense", "lexical", "hybrid"])
+    ask.add_argument("--index", type=Path)
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.set_defaults(func=_cmd_ask)
+
+    chat = sub.add_parser("chat", help="interactive chat in the terminal (streams answers)")
+    chat.add_argument("-k", type=int, default=None)
+    chat.add_argument("--index", type=Path)
+    chat.set_defaults(func=_cmd_chat)
+
+    serve = sub.add_parser("serve", help="start the web app: chat page, embed and JSON API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--index", type=Path)
+    serve.set_defaults(func=_cmd_serve)
+
+    ev = sub.add_parser("eval", help="run the evaluation set and write a report", add_help=False)
+    ev.add_argument("rest", nargs=argparse.REMAINDER)
+    ev.set_defaults(func=_cmd_eval)
     return p
 
 
@@ -112,3 +136,83 @@ def _is_date(value: str) -> bool:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _load_history(path: Path | None):  # noqa: ANN202
+    from .errors import ConfigError
+    from .records import Turn
+
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [Turn(str(t["question"]), str(t["answer"])) for t in data]
+    except FileNotFoundError as exc:
+        raise LoadError(f"no such history file: {path}") from exc
+    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise ConfigError(
+            f"{path}: history must be a JSON list of {{\"question\": ..., \"answer\": ...}} objects ({exc!r})"
+        ) from exc
+
+
+def _print_answer(answer) -> None:  # noqa: ANN001
+    print(answer.text)
+    if answer.standalone_question != answer.question:
+        print(f"\n(understood as: {answer.standalone_question})")
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.title[:70]} ({c.chunk_id}, chars {c.start}-{c.end})")
+        print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 92), "      "))
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    answer = engine.ask(args.question, _load_history(args.history), k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from .records import Answer, Turn
+
+    engine = _engine(args)
+    history: list[Turn] = []
+    print("Ask about the archive. Empty line or Ctrl-D to quit; 'clear' starts over.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            return 0
+        if not question:
+            return 0
+        if question.lower() == "clear":
+            history.clear()
+            continue
+        print("(drafting) ", end="", flush=True)
+        final = None
+        for item in engine.ask_stream(question, history, k=args.k):
+            if isinstance(item, Answer):
+                final = item
+            else:
+                print(item, end="", flush=True)
+        print("\n")
+        _print_answer(final)
+        history.append(Turn(question, final.text))
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .config import load_settings
+
+    settings = load_settings(index_dir=args.index, host=args.host, port=args.port)
+    from ui.server import run
+
+    run(settings)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from eval.runner import main as eval_main
+
+    return eval_main(args.rest)

