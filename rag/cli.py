@@ -12,6 +12,11 @@ from .errors import LoadError, RagError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:  # the runner owns its flags (see eval/runner.py)
+        from eval.runner import main as eval_main
+
+        return eval_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -79,9 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--index", type=Path)
     serve.set_defaults(func=_cmd_serve)
 
-    ev = sub.add_parser("eval", help="run the evaluation set and write a report", add_help=False)
-    ev.add_argument("rest", nargs=argparse.REMAINDER)
-    ev.set_defaults(func=_cmd_eval)
+    sub.add_parser("eval", help="run the evaluation set and write a report (rag eval --help)")
     return p
 
 
@@ -132,10 +135,6 @@ def _is_date(value: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def _load_history(path: Path | None):  # noqa: ANN202
@@ -212,7 +211,5 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from eval.runner import main as eval_main
-
-    return eval_main(args.rest)
+if __name__ == "__main__":
+    sys.exit(main())

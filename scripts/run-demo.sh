@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# Set everything up, index corpus/, and start the chat on the demo corpus.
+# Set everything up, index corpus/, and start the chat on the demo corpus (web app).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/rag ingest corpus
-if .venv/bin/rag --help | grep -q " chat "; then
-  exec .venv/bin/rag chat "$@"
-fi
-# Until the chat lands, show that the index answers a query.
-.venv/bin/rag search "What share did Kostunica get in the first round?" -k 3
+# The chat page opens at http://127.0.0.1:7860/chat/ (RAG_HOST / RAG_PORT to change).
+exec .venv/bin/rag serve "$@"

@@ -1,0 +1,110 @@
+"""Screenshots for the docs: the chat page at desktop width and the embed demo with its ~400 px sidebar.
+
+    .venv/bin/python -m ui.screenshots [--index DIR] [--out docs/screenshots] [--question "..."]
+
+Starts the app on a free 127.0.0.1 port (the index at --index, or RAG_INDEX_DIR if it holds one, or a
+temporary index of corpus/), asks one question in headless Chromium (/usr/bin/chromium) and writes
+chat.png and embed.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "Which body issued an arrest warrant for Milošević?"
+
+
+def _wait(driver, condition, timeout: float, what: str):  # noqa: ANN001, ANN202
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
+
+
+def _ask_and_wait(driver, question: str) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#rag-question textarea"), 60, "the chat")
+    box = driver.find_element(By.CSS_SELECTOR, "#rag-question textarea")
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    _wait(driver, lambda d: d.execute_script(
+        "return document.querySelectorAll('#rag-chatbot .rag-answer, #rag-chatbot .rag-refusal,"
+        " #rag-chatbot .rag-error').length"), 300, "the answer")
+    time.sleep(0.5)
+
+
+def _click_first_citation(driver) -> None:  # noqa: ANN001
+    driver.execute_script("const a = document.querySelector('#rag-chatbot a.rag-cite'); if (a) a.click();")
+    time.sleep(2.0)  # let the highlight animation finish
+
+
+def take(base_url: str, out: Path, question: str = QUESTION) -> list[Path]:
+    from selenium.webdriver.common.by import By
+
+    from .testing import chrome
+
+    out.mkdir(parents=True, exist_ok=True)
+    shots = []
+    d = chrome(1400, 1000)
+    try:
+        d.get(f"{base_url}/chat/")
+        _ask_and_wait(d, question)
+        _click_first_citation(d)
+        d.execute_script("window.scrollTo(0, 0)")
+        time.sleep(0.3)
+        d.save_screenshot(str(out / "chat.png"))
+        shots.append(out / "chat.png")
+    finally:
+        d.quit()
+    d = chrome(1280, 1000)
+    try:
+        d.get(f"{base_url}/embed/")
+        frame = _wait(d, lambda d: d.find_element(By.ID, "rag-chat-frame"), 30, "the iframe")
+        d.switch_to.frame(frame)
+        _ask_and_wait(d, question)
+        d.switch_to.default_content()
+        d.save_screenshot(str(out / "embed.png"))
+        shots.append(out / "embed.png")
+    finally:
+        d.quit()
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", type=Path, help="index folder (default: RAG_INDEX_DIR, else a temp index of corpus/)")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    p.add_argument("--question", default=QUESTION)
+    args = p.parse_args(argv)
+
+    from rag.config import load_settings
+    from rag.pipeline import Engine
+
+    from .server import create_app
+    from .testing import LiveServer, browser_missing
+
+    if browser_missing():
+        print(f"error: {browser_missing()}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="rag-shots-") as tmp:
+        settings = load_settings(index_dir=args.index)
+        settings = settings.model_copy(update={"api_token": None, "feedback_log": Path(tmp) / "feedback.jsonl"})
+        engine = Engine(settings)
+        if args.index is None and not (Path(settings.index_dir) / "CURRENT").exists():
+            settings = settings.model_copy(update={"index_dir": Path(tmp) / "index"})
+            engine = Engine(settings)
+            engine.ingest([ROOT / "corpus"])
+        with LiveServer(create_app(engine, settings)) as srv:
+            for path in take(srv.url, args.out, args.question):
+                print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
