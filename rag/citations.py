@@ -107,8 +107,10 @@ def _support(sentence: str, cited: Sequence[int], evidence: Sequence[Evidence], 
     if question and not any(w not in asked for w in words):
         return None
     for ev in order:
-        passage = fold(ev.hit.chunk.text)
-        if any(n not in fold(ev.context) for n in numbers) or any(p not in passage for p in people):
+        # Numbers and names must stand in the cited sentence itself: the model readily borrows a
+        # date from the sentence next door and pins it on the wrong event.
+        sentence_text = fold(ev.text)
+        if any(n not in sentence_text for n in numbers) or any(p not in sentence_text for p in people):
             continue
         if words:
             source = set(tokenize(ev.context))
