@@ -86,8 +86,12 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
         # The draft holds nothing checkable, or not the kind of thing asked for: quote the best
         # evidence sentence that has it instead of passing on an unsupported claim.
         by_n = {ev.n: ev for ev in evidence}
-        ranked = [by_n[n] for n in pointed if n in by_n] + list(evidence)
-        best = next((ev for ev in ranked if has_type(ev.text, kind, question)), evidence[0])
+        order = list(dict.fromkeys([n for n in pointed if n in by_n] + [ev.n for ev in evidence]))
+        ranked = [by_n[n] for n in order]
+        asked = [t for t in dict.fromkeys(tokenize(question)) if t not in _FILLER]
+        # Prefer the sentence about what was asked ("died"), then what the model pointed at.
+        ranked.sort(key=lambda ev: -sum(t in set(tokenize(ev.text)) for t in asked))
+        best = next((ev for ev in ranked if has_type(ev.text, kind, question)), ranked[0])
         kept = [(f"“{best.text}”", best)]
     return _cite(kept)
 
@@ -115,6 +119,9 @@ def _support(sentence: str, cited: Sequence[int], evidence: Sequence[Evidence], 
         if words:
             source = set(tokenize(ev.context))
             if sum(w in source for w in words) / len(words) < 0.6:
+                continue
+            # What the answer repeats from the question ("died") must be what the source says too.
+            if any(w in asked and w not in source for w in words):
                 continue
         return ev
     return None
