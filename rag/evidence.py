@@ -6,6 +6,7 @@ time-to-first-token low, and a citation then points at exactly one sentence of o
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -85,13 +86,16 @@ def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int 
     if not candidates:
         return []
     q_tokens = set(tokenize(question))
-    lexical = np.array([_overlap(q_tokens, tokenize(c[3])) for c in candidates])
+    sentence_tokens = [set(tokenize(c[3])) for c in candidates]
+    context_tokens = [set(tokenize(c[4])) | set(tokenize(c[0].chunk.title)) for c in candidates]
+    lexical = np.array([_weighted_overlap(q_tokens, st, ct, context_tokens)
+                        for st, ct in zip(sentence_tokens, context_tokens)])  # fmt: skip
     vectors = embedder.embed([question] + [c[3] for c in candidates])
     dense = vectors[1:] @ vectors[0]
     kind = answer_type(question)
     typed = np.array([1.0 if kind != "other" and has_type(c[3], kind, question) else 0.0 for c in candidates])
     rank_prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
-    score = 0.45 * lexical + 0.4 * dense + 0.1 * typed + 0.1 * rank_prior
+    score = LEXICAL_WEIGHT * lexical + DENSE_WEIGHT * dense + TYPED_WEIGHT * typed + 0.1 * rank_prior
     order = np.argsort(-score)[:limit]
     return [
         Evidence(n=i + 1, hit=candidates[j][0], text=candidates[j][3], start=candidates[j][1], end=candidates[j][2],
@@ -100,10 +104,20 @@ def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int 
     ]
 
 
-def _overlap(q_tokens: set[str], s_tokens: Sequence[str]) -> float:
+LEXICAL_WEIGHT, DENSE_WEIGHT, TYPED_WEIGHT, CONTEXT_SHARE = 0.45, 0.4, 0.2, 0.5
+
+
+def _weighted_overlap(q_tokens: set[str], sentence: set[str], context: set[str], pool: Sequence[set[str]]) -> float:
+    """Share of the question's terms in the sentence, each weighted by how rare it is among the
+    candidates: the name every sentence repeats counts less than the event asked about ("arrested").
+    A term found only in the neighbouring sentences (a "him" whose name came just before) counts half."""
     if not q_tokens:
         return 0.0
-    return len(q_tokens & set(s_tokens)) / len(q_tokens)
+    n = len(pool)
+    weight = {t: math.log(1 + n / (1 + sum(t in c for c in pool))) for t in q_tokens}
+    total = sum(weight.values()) or 1.0
+    got = sum(w * (1.0 if t in sentence else CONTEXT_SHARE if t in context else 0.0) for t, w in weight.items())
+    return got / total
 
 
 SYSTEM_PROMPT = (

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, Sequence
 from . import store
 from .chunking import ChunkingSettings
 from .config import Settings, load_settings
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding import Embedder, make_embedder
 from .index import IndexParams
 from .ingest import IngestReport, ingest
 from .citations import refusal, verify
@@ -38,9 +38,9 @@ class Engine:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    self._embedder = SentenceTransformerEmbedder(
-                        self.settings.embedder, batch_size=self.settings.embed_batch_size
-                    )
+                    s = self.settings
+                    self._embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=Path(s.model_cache),
+                                                   batch_size=s.embed_batch_size)
         return self._embedder
 
     @property
@@ -51,9 +51,9 @@ class Engine:
                     s = self.settings
                     self._generator = make_generator(
                         s.generator_backend,
-                        model=s.generator_model if s.generator_backend == "transformers" else s.openai_model,
+                        model=s.openai_model if s.generator_backend == "openai" else s.generator_model,
                         cache_dir=Path(s.model_cache), quantize=s.generator_quantize,
-                        base_url=s.openai_base_url, api_key=s.openai_api_key,
+                        base_url=s.openai_base_url, api_key=s.openai_api_key, requantize=s.gguf_requantize,
                     )
         return self._generator
 

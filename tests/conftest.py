@@ -44,6 +44,18 @@ class CountingEmbedder:
 
 @pytest.fixture(scope="session")
 def embedder():
+    """The default embedder backend, as the CLI and the server build it (the ONNX export is cached)."""
+    from rag.config import load_settings
+    from rag.embedding import make_embedder
+
+    settings = load_settings()
+    emb = make_embedder(settings.embedder_backend, settings.embedder, cache_dir=ROOT / ".rag/models")
+    emb.embed(["warm up"])
+    return emb
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
     from rag.embedding import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()

@@ -19,11 +19,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rag import generation  # noqa: E402
 from rag.errors import ConfigError, GenerationError, ModelError  # noqa: E402
+from rag.modelcache import write_atomically  # noqa: E402
 from rag.generation import (  # noqa: E402
     OpenAIGenerator,
     TransformersGenerator,
     _StopScanner,
-    _write_atomically,
     make_generator,
 )
 
@@ -233,13 +233,13 @@ def test_failed_cache_write_leaves_nothing_behind(tmp_path):
         raise RuntimeError("killed mid-save")
 
     with pytest.raises(RuntimeError):
-        _write_atomically(final, crash)
+        write_atomically(final, crash)
     assert list(tmp_path.iterdir()) == []
 
-    assert _write_atomically(final, lambda tmp: (tmp / "config.json").write_text("{}"))
+    assert write_atomically(final, lambda tmp: (tmp / "config.json").write_text("{}"))
     assert (final / "config.json").read_text() == "{}"
     # Another process got there first: its copy is kept and ours is dropped.
-    assert not _write_atomically(final, lambda tmp: (tmp / "config.json").write_text("[]"))
+    assert not write_atomically(final, lambda tmp: (tmp / "config.json").write_text("[]"))
     assert (final / "config.json").read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir()] == ["model-abc"]
 
@@ -395,7 +395,7 @@ def test_openai_counts_tokens_roughly():
 
 def test_make_generator_rejects_an_unknown_backend(tmp_path):
     with pytest.raises(ConfigError, match="llamacpp"):
-        make_generator("llamacpp", model=None, cache_dir=tmp_path, quantize="none", base_url=None, api_key=None)
+        make_generator("llama-cpp", model=None, cache_dir=tmp_path, quantize="none", base_url=None, api_key=None)
 
 
 def test_make_generator_builds_each_backend_lazily(tmp_path):
