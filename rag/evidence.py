@@ -88,8 +88,8 @@ def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int 
     q_tokens = set(tokenize(question))
     sentence_tokens = [set(tokenize(c[3])) for c in candidates]
     context_tokens = [set(tokenize(c[4])) | set(tokenize(c[0].chunk.title)) for c in candidates]
-    lexical = np.array([_weighted_overlap(q_tokens, st, ct, context_tokens)
-                        for st, ct in zip(sentence_tokens, context_tokens)])  # fmt: skip
+    weights = _term_weights(q_tokens, context_tokens)
+    lexical = np.array([_weighted_overlap(weights, st, ct) for st, ct in zip(sentence_tokens, context_tokens)])
     vectors = embedder.embed([question] + [c[3] for c in candidates])
     dense = vectors[1:] @ vectors[0]
     kind = answer_type(question)
@@ -107,16 +107,20 @@ def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int 
 LEXICAL_WEIGHT, DENSE_WEIGHT, TYPED_WEIGHT, CONTEXT_SHARE = 0.45, 0.4, 0.2, 0.5
 
 
-def _weighted_overlap(q_tokens: set[str], sentence: set[str], context: set[str], pool: Sequence[set[str]]) -> float:
-    """Share of the question's terms in the sentence, each weighted by how rare it is among the
-    candidates: the name every sentence repeats counts less than the event asked about ("arrested").
-    A term found only in the neighbouring sentences (a "him" whose name came just before) counts half."""
-    if not q_tokens:
-        return 0.0
+def _term_weights(q_tokens: set[str], pool: Sequence[set[str]]) -> dict[str, float]:
+    """How rare each question term is among the candidates: the name every sentence repeats counts
+    less than the event asked about ("arrested")."""
     n = len(pool)
-    weight = {t: math.log(1 + n / (1 + sum(t in c for c in pool))) for t in q_tokens}
-    total = sum(weight.values()) or 1.0
-    got = sum(w * (1.0 if t in sentence else CONTEXT_SHARE if t in context else 0.0) for t, w in weight.items())
+    return {t: math.log(1 + n / (1 + sum(t in c for c in pool))) for t in q_tokens}
+
+
+def _weighted_overlap(weights: dict[str, float], sentence: set[str], context: set[str]) -> float:
+    """Weighted share of the question's terms in the sentence. A term found only in the neighbouring
+    sentences (a "him" whose name came just before) counts half."""
+    if not weights:
+        return 0.0
+    total = sum(weights.values()) or 1.0
+    got = sum(w * (1.0 if t in sentence else CONTEXT_SHARE if t in context else 0.0) for t, w in weights.items())
     return got / total
 
 

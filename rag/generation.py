@@ -40,6 +40,25 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+class _LazyLoad:
+    """Load once, on first use or an explicit warm-up, however many threads ask at the same time."""
+
+    _load_lock: threading.Lock
+
+    def _loaded(self) -> bool: ...
+
+    def _load(self) -> None: ...
+
+    def load(self) -> float:
+        """Load now (warm-up) rather than on first use; returns the seconds it took (about 0 if loaded)."""
+        start = time.perf_counter()
+        if not self._loaded():
+            with self._load_lock:
+                if not self._loaded():
+                    self._load()
+        return time.perf_counter() - start
+
+
 class _Joining:
     def generate(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> str:
         return "".join(self.stream(messages, max_new_tokens=max_new_tokens, stop=stop))  # type: ignore[attr-defined]
@@ -108,7 +127,7 @@ def _convert_gguf(gguf: Path):  # noqa: ANN202 - (model, tokenizer); transformer
     return model, tokenizer
 
 
-class TransformersGenerator(_Joining):
+class TransformersGenerator(_LazyLoad, _Joining):
     """A local causal LM, loaded on first use and shared by every session of the process.
 
     Greedy decoding in a hand-written KV-cache loop rather than generate() + TextIteratorStreamer:
@@ -137,14 +156,8 @@ class TransformersGenerator(_Joining):
         # One forward pass at a time: parallel passes on 2 cores only slow each other down.
         self._gen_lock = threading.Lock()
 
-    def load(self) -> float:
-        """Load now (warm-up) rather than on first use; returns the seconds it took (about 0 if loaded)."""
-        start = time.perf_counter()
-        if self._model is None:
-            with self._load_lock:
-                if self._model is None:
-                    self._load()
-        return time.perf_counter() - start
+    def _loaded(self) -> bool:
+        return self._model is not None
 
     def _load(self) -> None:
         import torch
@@ -282,7 +295,7 @@ def _quiet_native_output():  # noqa: ANN202 - a context manager
         return contextlib.nullcontext()
 
 
-class LlamaCppGenerator(_Joining):
+class LlamaCppGenerator(_LazyLoad, _Joining):
     """A GGUF model run by llama.cpp (llama-cpp-python) straight from its quantised file.
 
     No conversion and no torch: the 4-bit weights load in a fraction of a second and decode several
@@ -309,13 +322,8 @@ class LlamaCppGenerator(_Joining):
         self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()  # one decode at a time: a llama.cpp context is not shareable
 
-    def load(self) -> float:
-        start = time.perf_counter()
-        if self._llm is None:
-            with self._load_lock:
-                if self._llm is None:
-                    self._load()
-        return time.perf_counter() - start
+    def _loaded(self) -> bool:
+        return self._llm is not None
 
     def _load(self) -> None:
         try:
