@@ -4,7 +4,7 @@
 
 Compares variants side by side in one run and prints min / median / max over repeated runs:
   ingest    documents/s and chunks/s per stage (clean, chunk, embed, index) on >= 5,000 real documents
-  embed     embedder backends (PyTorch float32, ONNX, ONNX int8, OpenVINO): chunks/s and recall on the eval set
+  embed     embedder backends (PyTorch float32, ONNX and OpenVINO, each also int8): chunks/s and recall on the eval set
   generate  time to first token and decode tokens/s by prompt length, per generator backend
   e2e       answer latency p50/p95, accuracy and citation precision over the evaluation set
   serve     cold start of `rag serve` to its first answer, and the serving process's peak RSS
@@ -157,15 +157,15 @@ def _recall(backend: str, work: Path) -> tuple[float, float, float]:
     return m["recall@5"], m["mrr"], secs
 
 
-def bench_embed(repeats: int, work: Path, n_chunks: int = 256) -> Table:
-    from rag.embedding import make_embedder
+def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
+    from rag.embedding import BACKENDS, make_embedder
 
     texts = _chunk_sample(n_chunks)
     table = Table(f"Embedder backends: {len(texts)} chunks of the large corpus, batch 32",
                   ["backend", "load s", "chunks/s (min / median / max)", "vs torch", "recall@5", "MRR",
                    "min cosine to torch"])  # fmt: skip
     base_rate, base_vecs = 0.0, None
-    for backend in ("torch", "onnx", "onnx-int8", "openvino"):
+    for backend in BACKENDS:  # torch first: the others are compared with it
         try:
             emb = make_embedder(backend, cache_dir=ROOT / ".rag/models")
             load_s = timed(lambda: emb.embed(["warm up"]))
@@ -261,15 +261,18 @@ def bench_e2e(repeats: int, work: Path) -> Table:
 
     items = load_qa(ROOT / "eval/qa.jsonl")
     table = Table(f"End to end: the {len(items)} questions of eval/qa.jsonl, default retrieval and evidence",
-                  ["generator", "runs", "TTFT p50 s", "total p50 s", "total p95 s", "accuracy (standalone / follow-up)",
+                  ["engine", "runs", "TTFT p50 s", "total p50 s", "total p95 s", "accuracy (standalone / follow-up)",
                    "citation precision", "refusal accuracy"])  # fmt: skip
-    index = work / "e2e-index"
-    variants = [("llamacpp", "default: llama.cpp Q8_0", repeats), ("transformers", "transformers float32", 1)]
-    for backend, label, runs in variants:
-        eng = Engine(load_settings(index_dir=index, generator_backend=backend))
+    d = load_settings()
+    variants = [(d.generator_backend, d.embedder_backend, f"default: {d.generator_backend} generator, "
+                 f"{d.embedder_backend} embedder", repeats),
+                ("transformers", "onnx", "float32: transformers, ONNX float32 embedder (= PyTorch)", 1)]  # fmt: skip
+    for generator, embedder, label, runs in variants:
+        eng = Engine(load_settings(index_dir=work / f"e2e-index-{embedder}", generator_backend=generator,
+                                   embedder_backend=embedder))  # fmt: skip
         eng.ingest([ROOT / "corpus"])
         eng.generator.load()
-        full = [run_eval(eng, items, out_dir=work / f"e2e-{backend}-{i}", progress=False) for i in range(runs)]
+        full = [run_eval(eng, items, out_dir=work / f"e2e-{generator}-{i}", progress=False) for i in range(runs)]
         ms, cats = [f["overall"] for f in full], full[0]["by_category"]
         by_cat = " / ".join(f"{cats[c]['answer_accuracy']:.2f}" for c in ("standalone", "follow-up") if c in cats)
         table.rows.append([label, str(runs), spread([m["ttft_p50_s"] for m in ms]), spread([m["total_p50_s"] for m in ms]),

@@ -6,44 +6,23 @@ machine with the same packages. Written as one JSONL file in the engine's loader
 
 from __future__ import annotations
 
-import ast
 import json
 import sysconfig
 from pathlib import Path
-from typing import Iterator
+
+from rag.calibration import docstrings
 
 MIN_CHARS, MAX_CHARS = 300, 900  # article-brief sized: one or two chunks each
-
-
-def _docstrings(path: Path, module: str) -> Iterator[tuple[str, str]]:
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
-        return
-    nodes = [(module, tree)] + [
-        (f"{module}.{n.name}", n) for n in ast.walk(tree)
-        if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-    ]  # fmt: skip
-    for name, node in nodes:
-        doc = ast.get_docstring(node, clean=True)
-        if doc and MIN_CHARS <= len(doc) <= MAX_CHARS:
-            yield name, doc
 
 
 def docstring_documents(n: int, root: Path | None = None) -> list[dict[str, str]]:
     """The first `n` distinct docstrings of MIN_CHARS to MAX_CHARS characters, in a stable (path) order."""
     root = root or Path(sysconfig.get_paths()["purelib"])
-    seen: set[str] = set()
     docs: list[dict[str, str]] = []
-    for path in sorted(root.rglob("*.py")):
-        module = ".".join(path.relative_to(root).with_suffix("").parts)
-        for name, text in _docstrings(path, module):
-            if text in seen:  # inherited and copied docstrings
-                continue
-            seen.add(text)
-            docs.append({"id": f"doc{len(docs):05d}", "title": name, "text": text})
-            if len(docs) == n:
-                return docs
+    for name, text in docstrings(root, MIN_CHARS, MAX_CHARS):
+        docs.append({"id": f"doc{len(docs):05d}", "title": name, "text": text})
+        if len(docs) == n:
+            break
     return docs
 
 

@@ -30,6 +30,8 @@ REFUSAL_PREFIX = "The archive does not say"
 MIN_COVERAGE = 0.4
 # How much lower than the best evidence sentence's score the sentence a draft rests on may rank.
 SUPPORT_MARGIN = 0.05
+# Answer kinds whose check is strict enough to refuse on: any capitalised word passes as a "person".
+_STRICT_KINDS = ("date", "number", "place")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
     if not evidence or missing or coverage < MIN_COVERAGE:
         why = f"not mentioned in the archive: {', '.join(missing)}" if missing else f"coverage {coverage:.2f}"
         return refusal(question, hits, why)
+    kind = answer_type(question)
+    if kind in _STRICT_KINDS and not any(has_type(ev.text, kind, question) for ev in evidence):
+        # "How many votes …?" with no count of votes in any evidence sentence: whatever the model
+        # writes would answer another question.
+        return refusal(question, hits, f"no {kind} of the asked kind in the evidence")
 
     kept: list[tuple[str, Evidence]] = []
     for sentence in _sentences(draft):
@@ -81,7 +88,6 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
         if len(kept) == 3:
             break
 
-    kind = answer_type(question)
     # The best-ranked sentence of the asked-for kind: the answer unless the draft rests on one as good.
     typed = [ev for ev in evidence if kind == "other" or has_type(ev.text, kind, question)] or list(evidence)
     # Among those, the one that repeats most of what was asked ("arrested", "died"); ties by rank.

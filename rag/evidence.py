@@ -61,11 +61,24 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
         years = [y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", low) if y not in q]
         return bool(months or years)
     if kind == "number":
+        counted = re.search(r"\bhow many ([a-z]+)", q)
+        if counted and counted.group(1) not in ("of", "times"):  # "how many votes": a number of votes
+            noun = counted.group(1)
+            stem = noun[:5] if len(noun) > 5 else noun.rstrip("s")
+            count = rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS})"
+            return any(m.group(0) not in q for m in re.finditer(rf"{count}\s+(?:[a-z-]+\s+)?{stem}", low))
         nums = [n for n in _NUMBER.findall(low) if n not in q]
         return bool(nums or re.search(rf"\b{_NUMBER_WORDS}\b", low))
-    if kind in ("person", "place"):
+    if kind == "place":  # a name after a preposition of place: "in New York", not just any name
+        places = [fold(m.group(2)) for m in _PLACE.finditer(text)]
+        return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in places)
+    if kind == "person":
         return any(fold(n) not in q for n in names(text))
     return True
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_PLACE = re.compile(r"\b(in|at|near|from|outside|inside|on)\s+(?:the\s+)?([A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*)")
 
 
 def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int = 4) -> list[Evidence]:  # noqa: ANN001

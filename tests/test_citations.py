@@ -85,3 +85,12 @@ def test_draft_resting_on_a_far_weaker_sentence_gives_way_to_the_best_one():
     # not about what was asked, and it ranks far below the sentence that is.
     v = verify(Q, "The runoff was scheduled for October 8, 2000 [2].", ev, hits)
     assert "48.96" in v.text and v.citations[0].quote == ev[0].text
+
+
+def test_a_count_the_evidence_does_not_hold_is_refused():
+    ev, hits = _setup()
+    # The passage gives shares of the vote, not numbers of votes: a percentage would answer another question.
+    v = verify("How many votes did Milošević get in the first round?", "Milošević won 38.62 percent [1].", ev, hits)
+    assert v.refused and v.text.startswith(REFUSAL_PREFIX) and "no number" in v.reason
+    assert not verify("What share did Milošević get in the first round?", "Milošević won 38.62 percent [1].",
+                      ev, hits).refused  # fmt: skip

@@ -60,6 +60,33 @@ def test_int8_is_close_and_has_its_own_id(torch_embedder, onnx_cache):
     assert emb.id == f"{embedder.id}:int8"  # an index of float32 vectors is rebuilt, not mixed
 
 
+def test_openvino_int8_default_is_close_and_cached(torch_embedder, embedder):
+    assert isinstance(embedder, OnnxEmbedder) and (embedder.runtime, embedder.int8) == ("openvino", True)
+    assert embedder.id == f"{torch_embedder.id}:openvino-int8"
+    ref, got = torch_embedder.embed(TEXTS), embedder.embed(TEXTS)
+    assert float((ref * got).sum(1).min()) > 0.98
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-3)
+    # Nearest neighbours agree with float32: each text is closest to itself.
+    assert list((got @ ref.T).argmax(1)) == list(range(len(TEXTS)))
+    (quantized,) = embedder.cache_dir.glob("*-onnx-*/openvino-int8/model.xml")
+    before = quantized.stat().st_mtime_ns
+    OnnxEmbedder(cache_dir=embedder.cache_dir, runtime="openvino", int8=True).load()
+    assert quantized.stat().st_mtime_ns == before  # quantised once, then read
+
+
+def test_token_sorted_batches_give_the_same_vectors(embedder):
+    # Lengths from 3 to 200 tokens, in an order that does not sort them; batches of 2 mix nothing up.
+    texts = [" ".join(["word"] * n) for n in (40, 3, 200, 17, 90, 1, 120)] + TEXTS
+    one_by_one = np.vstack([embedder.embed([t]) for t in texts])
+    size = embedder.batch_size
+    embedder.batch_size = 2
+    try:
+        batched = embedder.embed(texts)
+    finally:
+        embedder.batch_size = size
+    assert float((batched * one_by_one).sum(1).min()) > 0.999
+
+
 def test_export_is_cached(onnx, onnx_cache):
     (folder,) = [p for p in onnx_cache.iterdir() if not p.name.startswith(".")]
     assert {"model.onnx", "model_int8.onnx"} <= {p.name for p in folder.iterdir()}
@@ -82,5 +109,7 @@ def test_unsupported_pooling_is_named(tmp_path):
 
 def test_make_embedder_names_backends(tmp_path):
     assert make_embedder("onnx-int8", cache_dir=tmp_path).id.endswith(":int8")
+    assert make_embedder("openvino-int8", cache_dir=tmp_path).id.endswith(":openvino-int8")
+    assert make_embedder("openvino", cache_dir=tmp_path).id == make_embedder("onnx", cache_dir=tmp_path).id
     with pytest.raises(ConfigError, match="onnx-int8"):
         make_embedder("tensorrt", cache_dir=tmp_path)

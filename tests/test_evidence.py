@@ -1,6 +1,6 @@
 """Evidence ranking helpers (no model needed)."""
 
-from rag.evidence import _term_weights, _weighted_overlap
+from rag.evidence import _term_weights, _weighted_overlap, has_type
 from rag.text import tokenize
 
 
@@ -27,3 +27,22 @@ def test_a_term_found_only_next_door_counts_half():
     alone, with_context = _weighted_overlap(w, sentence, sentence), _weighted_overlap(w, sentence, context)
     assert alone < with_context < _weighted_overlap(w, context, context)
     assert _weighted_overlap({}, sentence, context) == 0.0
+
+
+def test_a_place_is_a_name_after_a_preposition_of_place():
+    q = "Where were the agreements reached?"
+    assert has_type("the agreements that were reached in Okinawa", "place", q)
+    assert has_type("On September 6, 2000, in New York, Clinton asked Putin", "place", q)
+    # Any capitalised name is not a place, nor is a month after "in".
+    assert not has_type("Putin told Clinton that Koštunica needed to take the following steps", "place", q)
+    assert not has_type("it happened in July 2000, in a vote", "place", q)
+    assert not has_type("the talks in Okinawa", "place", "Where in Okinawa were the talks held?")
+
+
+def test_how_many_needs_a_count_of_the_asked_noun():
+    q = "How many votes did Milošević receive in the runoff?"
+    assert has_type("he got rid of 600,000 votes", "number", q)
+    assert has_type("Milošević won a million votes", "number", q)
+    assert not has_type("Milošević won 38.62 percent and Koštunica got 48.96 percent", "number", q)
+    assert has_type("add five to eight percentage points", "number", "How many percentage points would it add?")
+    assert has_type("38.62 percent", "number", "What share of the vote did he win?")  # no counted noun
