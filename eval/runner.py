@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import sys
 import time
 import tomllib
@@ -30,16 +29,16 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rag.errors import ConfigError, RagError
 from rag.metrics import (
+    CITATION_MARKER,
     DEFAULT_KS,
-    _number_glue,
     answer_correct,
     contains_evidence,
     first_hit_rank,
     percentile,
     retrieval_metrics,
     token_f1,
+    ungrounded_terms,
 )
-from rag.text import fold
 
 from eval.qa import QAItem, load_qa
 
@@ -66,59 +65,6 @@ METRIC_NAMES = tuple(f"recall@{k}" for k in DEFAULT_KS) + (
 SECRET_SETTINGS = ("openai_api_key", "api_token")
 
 
-# -- groundedness ------------------------------------------------------------------------------
-
-# Capitalised words that are not names. Sentence-initial words are ignored anyway; these are the
-# ones that also turn up capitalised mid-sentence (titles, pronouns after a colon or quote).
-COMMON_CAPITALISED = frozenset(
-    """The A An In On At By For From Of To And But Or As If So He She It They We I You His Her Its
-    Their Our This That These Those There Here Yes No According However President Prime Minister
-    Mr Mrs Ms Dr""".split()
-)
-
-_CITATION_MARKER = re.compile(r"\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
-
-
-def _numbers(text: str) -> list[str]:
-    """Numbers with thousands separators removed ("600,000" and "600 000" -> "600000")."""
-    return [m.group().replace(",", "") for m in _NUMBER.finditer(_number_glue(text))]
-
-
-def ungrounded_terms(answer_text: str, cited_texts: Sequence[str]) -> list[str]:
-    """Numbers and capitalised names of `answer_text` that appear in none of `cited_texts`.
-
-    Citation markers like [1] or [1, 2] are dropped first. Numbers compare with thousands
-    separators removed; words compare folded (case, diacritics) as whole words, or as the start of
-    a word for names of 5+ letters ("Yugoslav" is found in "Yugoslavia"). The first word of each
-    sentence and COMMON_CAPITALISED words are not checked. A possessive 's is ignored."""
-    text = _CITATION_MARKER.sub(" ", answer_text)
-    cited = " \n ".join(cited_texts)
-    cited_numbers = set(_numbers(cited))
-    cited_folded = fold(cited)
-    missing: list[str] = []
-
-    def miss(term: str) -> None:
-        if term not in missing:
-            missing.append(term)
-
-    for raw in _numbers(text):
-        if raw not in cited_numbers:
-            miss(raw)
-    for sentence in _SENTENCE_END.split(text):
-        for i, m in enumerate(_WORD.finditer(sentence)):
-            word = re.sub(r"['’]s$", "", m.group())
-            if i == 0 or not word[:1].isupper() or word in COMMON_CAPITALISED:
-                continue
-            # Whole words; a name of 5+ letters may also start a longer word ("Yugoslav" in "Yugoslavia").
-            end = "" if len(word) >= 5 else r"(?!\w)"
-            if not re.search(rf"(?<!\w){re.escape(fold(word))}{end}", cited_folded):
-                miss(word)
-    return missing
-
-
 # -- per-item scoring --------------------------------------------------------------------------
 
 def cited_passage(citation: Mapping[str, Any], hits: Sequence[Mapping[str, Any]]) -> str:
@@ -133,7 +79,7 @@ def score_item(item: QAItem, answer: Mapping[str, Any]) -> dict[str, Any]:
     """The per-item metric fields for one `Answer.to_json()` object (None where not applicable)."""
     refused = bool(answer.get("refused"))
     text = str(answer.get("answer", ""))
-    bare = _CITATION_MARKER.sub(" ", text)  # "[1]" is not part of the answer's words
+    bare = CITATION_MARKER.sub(" ", text)  # "[1]" is not part of the answer's words
     hits = answer.get("hits") or []
     citations = answer.get("citations") or []
     passages = [cited_passage(c, hits) for c in citations]

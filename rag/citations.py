@@ -15,6 +15,7 @@ from typing import Sequence
 from .chunking import split_sentences
 from .conversation import names
 from .evidence import Evidence, answer_type, has_type
+from .metrics import ungrounded_terms
 from .records import Citation, Hit
 from .text import fold, tokenize
 
@@ -121,6 +122,8 @@ def _support(sentence: str, cited: Sequence[int], evidence: Sequence[Evidence], 
         # date from the sentence next door and pins it on the wrong event.
         sentence_text = fold(ev.text)
         if any(n not in sentence_text for n in numbers) or any(p not in sentence_text for p in people):
+            continue
+        if ungrounded_terms(sentence, [ev.text]):  # any other capitalised word ("Russian" for "Russia’s")
             continue
         if words:
             source = set(tokenize(ev.context))

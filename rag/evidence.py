@@ -37,7 +37,7 @@ class Evidence:
 
 
 def answer_type(question: str) -> str:
-    """What kind of thing the question asks for: date, number, person, place or other."""
+    """What kind of thing the question asks for: date, number, person, place, role or other."""
     q = question.lower().strip()
     if re.match(r"(when|by when)\b", q) or re.search(r"\b(what|which)\s+(date|day|year|month)\b", q) or "month and year" in q:
         return "date"
@@ -47,6 +47,8 @@ def answer_type(question: str) -> str:
         return "person"
     if re.match(r"where\b", q) or re.search(r"\b(which|what)\s+(city|country|place|website)\b", q):
         return "place"
+    if re.search(r"\b(what|which)\s+(post|position|title|job|office|role)\b", q):
+        return "role"
     return "other"
 
 
@@ -59,7 +61,7 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
     if kind == "date":
         months = [m for m in MONTHS if m in low and m not in q]
         years = [y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", low) if y not in q]
-        return bool(months or years)
+        return bool(months) if "month" in q else bool(months or years)  # "what month": a year is not enough
     if kind == "number":
         counted = re.search(r"\bhow many ([a-z]+)", q)
         if counted and counted.group(1) not in ("of", "times"):  # "how many votes": a number of votes
@@ -72,9 +74,32 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
     if kind == "place":  # a name after a preposition of place: "in New York", not just any name
         places = [fold(m.group(2)) for m in _PLACE.finditer(text)]
         return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in places)
-    if kind == "person":
-        return any(fold(n) not in q for n in names(text))
+    asked = set(tokenize(question))
+    if kind == "person":  # "Slobodan Milošević" is not news to a question about "Milošević": surnames count
+        fresh = [n for n in names(text) if tokenize(n) and tokenize(n)[-1] not in asked]
+        role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q)
+        if not role:
+            return bool(fresh)
+        # "Which foreign minister …?": the name must come with that title. A generic "official" or
+        # "leader" may come with any title ("Security Council Secretary Nikolai Patrushev").
+        title = _ROLES if role.group(1) in _GENERIC_ROLES else role.group(1)
+        return any(_near(text, n, title) for n in fresh)
+    if kind == "role":  # "What post did Ivanov hold?": a title next to the person asked about
+        known = [n for n in names(text) if tokenize(n) and tokenize(n)[-1] in asked]
+        return any(_near(text, n, _ROLES) for n in known)
     return True
+
+
+_ROLES = (r"president|minister|secretary|leader|chairman|head|advis[eo]r|ambassador|spokes(?:man|woman|person)|"
+          r"director|general|commander|editor|official|chief|premier|envoy|author|translator")
+
+_GENERIC_ROLES = ("official", "leader", "head", "chief")
+
+
+def _near(text: str, name: str, role: str, window: int = 40) -> bool:
+    """Whether a title (`role`, a regex) stands within `window` characters of `name` in `text`."""
+    at = text.find(name)
+    return at >= 0 and bool(re.search(rf"\b(?:{role})", text[max(0, at - window) : at + len(name) + window], re.I))
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

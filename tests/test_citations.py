@@ -94,3 +94,11 @@ def test_a_count_the_evidence_does_not_hold_is_refused():
     assert v.refused and v.text.startswith(REFUSAL_PREFIX) and "no number" in v.reason
     assert not verify("What share did Milošević get in the first round?", "Milošević won 38.62 percent [1].",
                       ev, hits).refused  # fmt: skip
+
+
+def test_a_capitalised_word_not_in_the_cited_sentence_is_not_supported():
+    from rag.citations import _support
+
+    ev, _ = _setup()
+    assert _support("Ivanov was secretary of the Russian Security Council", [3], ev) is None  # it says "Russia’s"
+    assert _support("Ivanov was Russia’s Security Council secretary", [3], ev) is ev[2]

@@ -1,6 +1,6 @@
 """Evidence ranking helpers (no model needed)."""
 
-from rag.evidence import _term_weights, _weighted_overlap, has_type
+from rag.evidence import _term_weights, _weighted_overlap, answer_type, has_type
 from rag.text import tokenize
 
 
@@ -46,3 +46,27 @@ def test_how_many_needs_a_count_of_the_asked_noun():
     assert not has_type("Milošević won 38.62 percent and Koštunica got 48.96 percent", "number", q)
     assert has_type("add five to eight percentage points", "number", "How many percentage points would it add?")
     assert has_type("38.62 percent", "number", "What share of the vote did he win?")  # no counted noun
+
+
+def test_a_titled_person_needs_the_title_next_to_the_name():
+    q = "Which foreign minister was Kostunica supposed to meet in Moscow?"
+    assert has_type("Meet with Foreign Minister Igor Ivanov while in Moscow;", "person", q)
+    assert not has_type("On October 2, Putin proposed hosting Milošević and Koštunica in Moscow", "person", q)
+    # A generic "official" takes any title.
+    assert has_type("even National Security Council Secretary Nikolai Patrushev", "person",
+                    "Which Russian official is called a Cassandra?")  # fmt: skip
+    # A longer form of a name already asked about is not an answer.
+    assert not has_type("It was about Slobodan Milošević.", "person", "Who wrote about Milošević?")
+
+
+def test_a_post_is_a_title_next_to_the_person_asked_about():
+    q = "What post did Sergey Ivanov hold at the time?"
+    assert answer_type(q) == "role"
+    assert has_type("Putin said Sergey Ivanov, Russia’s Security Council secretary, would meet him.", "role", q)
+    assert not has_type("President Putin: [Looks doubtful, thinks for a moment] Letʼs have Sergey Ivanov meet him.", "role", q)
+
+
+def test_what_month_needs_a_month():
+    q = "In what month and year did Milosevic orchestrate the reforms?"
+    assert has_type("In July 2000, Milošević orchestrated constitutional reforms", "date", q)
+    assert not has_type("In 2000 he orchestrated reforms", "date", q)
