@@ -187,7 +187,7 @@ def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
                            f"{mrr:.3f}", f"{cos:.4f}"])  # fmt: skip
     table.notes.append("Recall: default hybrid retrieval over corpus/ for the answerable questions of eval/qa.jsonl.")
     table.notes.append("Load: first call in this process, exports cached in .rag/models (the first ever export "
-                       "takes about 10 s).")
+                       "takes about 10 s; the OpenVINO int8 calibration about 20 s more).")
     return table
 
 

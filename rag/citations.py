@@ -14,7 +14,7 @@ from typing import Sequence
 
 from .chunking import split_sentences
 from .conversation import names
-from .evidence import Evidence, answer_type, has_type
+from .evidence import Evidence, answer_type, asked_action, has_type
 from .metrics import ungrounded_terms
 from .records import Citation, Hit
 from .text import fold, tokenize
@@ -31,7 +31,8 @@ REFUSAL_PREFIX = "The archive does not say"
 MIN_COVERAGE = 0.4
 # How much lower than the best evidence sentence's score the sentence a draft rests on may rank.
 SUPPORT_MARGIN = 0.05
-# Answer kinds whose check is strict enough to refuse on: any capitalised word passes as a "person".
+# Answer kinds whose check is strict enough to refuse on: any capitalised word passes as a "person",
+# so a person is strict only with the action asked about ("Who ordered …?").
 _STRICT_KINDS = ("date", "number", "place")
 
 
@@ -70,7 +71,8 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
         why = f"not mentioned in the archive: {', '.join(missing)}" if missing else f"coverage {coverage:.2f}"
         return refusal(question, hits, why)
     kind = answer_type(question)
-    if kind in _STRICT_KINDS and not any(has_type(ev.text, kind, question) for ev in evidence):
+    strict = kind in _STRICT_KINDS or (kind == "person" and asked_action(question) is not None)
+    if strict and not any(has_type(ev.text, kind, question) for ev in evidence):
         # "How many votes …?" with no count of votes in any evidence sentence: whatever the model
         # writes would answer another question.
         return refusal(question, hits, f"no {kind} of the asked kind in the evidence")

@@ -77,6 +77,10 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
     asked = set(tokenize(question))
     if kind == "person":  # "Slobodan Milošević" is not news to a question about "Milošević": surnames count
         fresh = [n for n in names(text) if tokenize(n) and tokenize(n)[-1] not in asked]
+        verb = asked_action(question)
+        # "Who drove the bulldozer?": the driving must be there ("in order to" is not an order).
+        if verb and verb not in tokenize(re.sub(r"\bin order (?:to|that)\b", " ", text, flags=re.I)):
+            return False
         role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q)
         if not role:
             return bool(fresh)
@@ -92,6 +96,22 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
 
 _ROLES = (r"president|minister|secretary|leader|chairman|head|advis[eo]r|ambassador|spokes(?:man|woman|person)|"
           r"director|general|commander|editor|official|chief|premier|envoy|author|translator")
+
+_AUXILIARIES = frozenset("was is were are did does do had has have will would could should can might may".split())
+
+
+def asked_action(question: str) -> str | None:
+    """The verb of a "who did it" question: "Who ordered the arrest?" and "Which candidate finished
+    third?" give the tokens of "ordered" and "finished"."""
+    q = question.lower()
+    aux = "|".join(sorted(_AUXILIARIES))  # "which official is called": passive, the answer need not say it
+    m = re.match(r"\s*(?:and\s+)?who\s+([a-z]+)\b", q) or re.match(
+        rf"\s*(?:and\s+)?which(?:\s+(?!(?:{aux})\b)[a-z.’'-]+){{1,3}}?\s+([a-z]+ed)\b", q)
+    if not m or m.group(1) in _AUXILIARIES:
+        return None
+    tokens = tokenize(m.group(1))
+    return tokens[0] if tokens else None
+
 
 _GENERIC_ROLES = ("official", "leader", "head", "chief")
 

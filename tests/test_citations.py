@@ -102,3 +102,11 @@ def test_a_capitalised_word_not_in_the_cited_sentence_is_not_supported():
     ev, _ = _setup()
     assert _support("Ivanov was secretary of the Russian Security Council", [3], ev) is None  # it says "Russia’s"
     assert _support("Ivanov was Russia’s Security Council secretary", [3], ev) is ev[2]
+
+
+def test_who_did_it_is_refused_when_no_evidence_mentions_the_action():
+    ev, hits = _setup()
+    v = verify("Who announced the results?", "", ev, hits)
+    assert not v.refused  # "announced" stands in the first sentence, with the Commission
+    v = verify("Who counted the results?", "Koštunica counted them [1].", ev, hits)
+    assert v.refused and "no person" in v.reason

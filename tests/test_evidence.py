@@ -70,3 +70,14 @@ def test_what_month_needs_a_month():
     q = "In what month and year did Milosevic orchestrate the reforms?"
     assert has_type("In July 2000, Milošević orchestrated constitutional reforms", "date", q)
     assert not has_type("In 2000 he orchestrated reforms", "date", q)
+
+
+def test_who_did_it_needs_the_action_asked_about():
+    from rag.evidence import asked_action
+
+    assert asked_action("Who ordered the arrest?") == "order" and asked_action("Who was his rival?") is None
+    assert asked_action("Which candidate finished third?") == "finish"
+    assert asked_action("Which Russian official is called a Cassandra?") is None  # passive: any title will do
+    assert not has_type("Protesters famously used a bulldozer to storm the building.", "person", "Who drove the bulldozer?")
+    assert has_type("Translation by Kevin Rothrock", "person", "And who translated it?")
+    assert not has_type("Milan Panić asked Putin to take him in order to prevent a war.", "person", "Who ordered it?")
