@@ -74,23 +74,11 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
     if kind == "place":  # a name after a preposition of place: "in New York", not just any name
         places = [fold(m.group(2)) for m in _PLACE.finditer(text)]
         return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in places)
-    asked = set(tokenize(question))
-    if kind == "person":  # "Slobodan Milošević" is not news to a question about "Milošević": surnames count
-        fresh = [n for n in names(text) if tokenize(n) and tokenize(n)[-1] not in asked]
-        verb = asked_action(question)
-        # "Who drove the bulldozer?": the driving must be there ("in order to" is not an order).
-        if verb and verb not in tokenize(re.sub(r"\bin order (?:to|that)\b", " ", text, flags=re.I)):
-            return False
-        role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q)
-        if not role:
-            return bool(fresh)
-        # "Which foreign minister …?": the name must come with that title. A generic "official" or
-        # "leader" may come with any title ("Security Council Secretary Nikolai Patrushev").
-        title = _ROLES if role.group(1) in _GENERIC_ROLES else role.group(1)
-        return any(_near(text, n, title) for n in fresh)
+    if kind == "person":
+        return _has_person(text, q, set(tokenize(question)), asked_action(question))
     if kind == "role":  # "What post did Ivanov hold?": a title next to the person asked about
-        known = [n for n in names(text) if tokenize(n) and tokenize(n)[-1] in asked]
-        return any(_near(text, n, _ROLES) for n in known)
+        asked = set(tokenize(question))
+        return any(_near(text, n, _ROLES) for n in names(text) if tokenize(n)[-1:] and tokenize(n)[-1] in asked)
     return True
 
 
@@ -114,6 +102,24 @@ def asked_action(question: str) -> str | None:
 
 
 _GENERIC_ROLES = ("official", "leader", "head", "chief")
+
+
+def _has_person(text: str, q: str, asked: set[str], verb: str | None) -> bool:
+    """A person the question did not name, doing what was asked, with the title asked about."""
+    from .conversation import names  # local: conversation is a sibling stage
+
+    # "Who drove the bulldozer?": the driving must be there ("in order to" is not an order).
+    if verb and verb not in tokenize(re.sub(r"\bin order (?:to|that)\b", " ", text, flags=re.I)):
+        return False
+    # "Slobodan Milošević" is not news to a question about "Milošević": surnames decide.
+    fresh = [n for n in names(text) if tokenize(n)[-1:] and tokenize(n)[-1] not in asked]
+    role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q)
+    if not role:
+        return bool(fresh)
+    # "Which foreign minister …?": the name must come with that title. A generic "official" or
+    # "leader" may come with any title ("Security Council Secretary Nikolai Patrushev").
+    title = _ROLES if role.group(1) in _GENERIC_ROLES else role.group(1)
+    return any(_near(text, n, title) for n in fresh)
 
 
 def _near(text: str, name: str, role: str, window: int = 40) -> bool:
