@@ -77,6 +77,18 @@ def default_gguf_path() -> Path:
     return path
 
 
+def _prompt_error(model_id: str, messages: Messages, exc: Exception) -> GenerationError:
+    return GenerationError(f"cannot build a prompt for {model_id!r} from {str(messages)[:200]}: {exc}")
+
+
+def _keep_last(ids: list[int], limit: int) -> list[int]:
+    """A prompt over budget loses its start: the question and its evidence come last."""
+    if len(ids) > limit:
+        log.info("prompt of %d tokens cut to its last %d", len(ids), limit)
+        return ids[-limit:]
+    return ids
+
+
 def _check_max_new_tokens(n: int) -> None:
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"max_new_tokens must be a positive integer, got {n!r}")
@@ -240,11 +252,8 @@ class TransformersGenerator(_LazyLoad, _Joining):
                 text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
                 ids = tok.encode(text, add_special_tokens=True)
         except Exception as exc:  # a template may reject a role order or a missing key; show what it got
-            raise GenerationError(f"cannot build a prompt for {self.id!r} from {str(messages)[:200]}: {exc}") from exc
-        if len(ids) > self.max_input_tokens:
-            log.info("prompt of %d tokens cut to its last %d", len(ids), self.max_input_tokens)
-            ids = ids[-self.max_input_tokens :]
-        return ids
+            raise _prompt_error(self.id, messages, exc) from exc
+        return _keep_last(ids, self.max_input_tokens)
 
     def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
         _check_max_new_tokens(max_new_tokens)
@@ -387,12 +396,8 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
         try:
             text = self._format(messages)
         except Exception as exc:
-            raise GenerationError(f"cannot build a prompt for {self.id!r} from {str(messages)[:200]}: {exc}") from exc
-        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
-        if len(ids) > self.max_input_tokens:
-            log.info("prompt of %d tokens cut to its last %d", len(ids), self.max_input_tokens)
-            ids = ids[-self.max_input_tokens :]
-        return ids
+            raise _prompt_error(self.id, messages, exc) from exc
+        return _keep_last(self._llm.tokenize(text.encode(), add_bos=False, special=True), self.max_input_tokens)
 
     def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
         _check_max_new_tokens(max_new_tokens)
