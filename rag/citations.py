@@ -14,7 +14,8 @@ from typing import Sequence
 
 from .chunking import split_sentences
 from .conversation import names
-from .evidence import Evidence, answer_type, asked_action, has_type
+from .evidence import Evidence
+from .kinds import answer_type, fits, is_checkable, is_strict
 from .metrics import ungrounded_terms
 from .records import Citation, Hit
 from .text import fold, tokenize
@@ -31,9 +32,6 @@ REFUSAL_PREFIX = "The archive does not say"
 MIN_COVERAGE = 0.4
 # How much lower than the best evidence sentence's score the sentence a draft rests on may rank.
 SUPPORT_MARGIN = 0.05
-# Answer kinds whose check is strict enough to refuse on: any capitalised word passes as a "person",
-# so a person is strict only with the action asked about ("Who ordered …?").
-_STRICT_KINDS = ("date", "number", "place")
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,11 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
         why = f"not mentioned in the archive: {', '.join(missing)}" if missing else f"coverage {coverage:.2f}"
         return refusal(question, hits, why)
     kind = answer_type(question)
-    strict = kind in _STRICT_KINDS or (kind == "person" and asked_action(question) is not None)
-    if strict and not any(has_type(ev.text, kind, question) for ev in evidence):
-        # "How many votes …?" with no count of votes in any evidence sentence: whatever the model
-        # writes would answer another question.
-        return refusal(question, hits, f"no {kind} of the asked kind in the evidence")
+    if is_strict(question) and not any(ev.fits(question) for ev in evidence):
+        # "How many votes …?" with no count of votes in any evidence sentence, or "When did Ivanov
+        # meet …?" with no date of Ivanov meeting anyone: whatever the model writes would answer
+        # another question.
+        return refusal(question, hits, f"no {'statement' if kind == 'other' else kind} of the asked kind in the evidence")
 
     kept: list[tuple[str, Evidence]] = []
     for sentence in _sentences(draft):
@@ -92,13 +90,13 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
             break
 
     # The best-ranked sentence of the asked-for kind: the answer unless the draft rests on one as good.
-    typed = [ev for ev in evidence if kind == "other" or has_type(ev.text, kind, question)] or list(evidence)
+    typed = [ev for ev in evidence if ev.fits(question)] or list(evidence)
     # Among those, the one that repeats most of what was asked ("arrested", "died"); ties by rank.
     asked = [t for t in dict.fromkeys(tokenize(question)) if t not in _FILLER]
     best = max(typed, key=lambda ev: (sum(t in set(tokenize(ev.text)) for t in asked), ev.score))
     if kept and best.score - max(ev.score for _, ev in kept) > SUPPORT_MARGIN:
         kept = []  # the model copied a true sentence, but not one about what was asked
-    if not kept or (kind != "other" and not any(has_type(s, kind, question) for s, _ in kept)):
+    if not kept or (is_checkable(question) and not any(fits(s, kind, question) for s, _ in kept)):
         # The draft holds nothing checkable, or not the kind of thing asked for: quote the best
         # evidence sentence that has it instead of passing on an unsupported claim.
         kept = [(f"“{best.text}”", best)]

@@ -81,11 +81,29 @@ def standalone_question(question: str, history: Sequence[Turn]) -> str:
         previous.append(f"{rewritten} {_gist(turn.answer)}".strip())
         focus = _focus(rewritten, turn.answer) or focus
     resolved = _resolve(question, focus)
+    thing = _named_thing(history[-1])
+    if thing:  # "What is it called? – The Bulldozer Revolution." "Why is it called that?"
+        resolved = _IT.sub(thing, resolved, count=1)
     bare = _capitalise(_LEADING_CONJ.sub("", resolved))
-    still_needs_context = _CONTEXTUAL.search(bare) or not names(bare) or len(bare.split()) <= 4
+    # "called that" points at the name just put in, not at an earlier passage.
+    leaning = _CONTEXTUAL.search(re.sub(r"\b(?:called|named|known as)\s+that\b", "", bare))
+    still_needs_context = leaning or not names(bare) or len(bare.split()) <= 4
     if still_needs_context and previous:
         return f"{bare} (following up on: {previous[-1]})"
     return bare
+
+
+_IT = re.compile(r"\bit\b(?!['’]s)")
+
+
+def _named_thing(turn: Turn) -> str | None:
+    """The previous answer when it is nothing but the name of a thing ("The Bulldozer Revolution"):
+    a following "it" means that thing. A person's name is left to the pronoun rules ("he")."""
+    answer = re.sub(r"\[\d+\]", "", turn.answer).strip().rstrip(".")
+    bare = re.sub(r"^(?:the|a|an)\s+", "", answer, flags=re.I)
+    if _asks_for_person(turn.question) or not bare or names(bare) != [bare] or len(bare.split()) > 5:
+        return None
+    return f"the {bare}" if bare != answer else bare
 
 
 def _resolve(question: str, focus: Sequence[str]) -> str:

@@ -14,13 +14,10 @@ from typing import Sequence
 import numpy as np
 
 from .chunking import split_sentences
+from .kinds import answer_type, fits, is_checkable
 from .records import Hit
 from .text import fold, tokenize
 
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-          "october", "november", "december")
-_NUMBER = re.compile(r"\d[\d.,]*\d|\d")
-_NUMBER_WORDS = r"(one|two|three|four|five|six|seven|eight|nine|ten|hundreds?|thousands?|millions?)"
 
 
 @dataclass(frozen=True)
@@ -35,101 +32,13 @@ class Evidence:
     context: str  # the sentence with its neighbours in the chunk, for checks that need them
     score: float
 
+    @property
+    def before(self) -> str:
+        """The chunk's text up to this sentence: where a "he" or a transcript's speaker was named."""
+        return self.hit.chunk.text[: self.start - self.hit.chunk.start]
 
-def answer_type(question: str) -> str:
-    """What kind of thing the question asks for: date, number, person, place, role or other."""
-    q = question.lower().strip()
-    if re.match(r"(when|by when)\b", q) or re.search(r"\b(what|which)\s+(date|day|year|month)\b", q) or "month and year" in q:
-        return "date"
-    if re.search(r"\bhow (many|much|old|long)\b|\b(what|which)\s+(percentage|percent|share|number|chance)\b|\bhow many\b", q):
-        return "number"
-    if re.match(r"(who|whom|whose)\b", q) or re.search(r"\b(which|what)\s+(\w+\s+){0,3}(president|minister|leader|official|person|man|woman|candidate|rival)\b", q):
-        return "person"
-    if re.match(r"where\b", q) or re.search(r"\b(which|what)\s+(city|country|place|website)\b", q):
-        return "place"
-    if re.search(r"\b(what|which)\s+(post|position|title|job|office|role)\b", q):
-        return "role"
-    return "other"
-
-
-def has_type(text: str, kind: str, question: str = "") -> bool:
-    """Whether `text` holds a thing of the asked-for kind that the question did not already say."""
-    from .conversation import names  # local: conversation is a sibling stage
-
-    q = fold(question)
-    low = fold(text)
-    if kind == "date":
-        months = [m for m in MONTHS if m in low and m not in q]
-        years = [y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", low) if y not in q]
-        return bool(months) if "month" in q else bool(months or years)  # "what month": a year is not enough
-    if kind == "number":
-        counted = re.search(r"\bhow many ([a-z]+)", q)
-        if counted and counted.group(1) not in ("of", "times"):  # "how many votes": a number of votes
-            noun = counted.group(1)
-            stem = noun[:5] if len(noun) > 5 else noun.rstrip("s")
-            count = rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS})"
-            return any(m.group(0) not in q for m in re.finditer(rf"{count}\s+(?:[a-z-]+\s+)?{stem}", low))
-        nums = [n for n in _NUMBER.findall(low) if n not in q]
-        return bool(nums or re.search(rf"\b{_NUMBER_WORDS}\b", low))
-    if kind == "place":  # a name after a preposition of place: "in New York", not just any name
-        places = [fold(m.group(2)) for m in _PLACE.finditer(text)]
-        return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in places)
-    if kind == "person":
-        return _has_person(text, q, set(tokenize(question)), asked_action(question))
-    if kind == "role":  # "What post did Ivanov hold?": a title next to the person asked about
-        asked = set(tokenize(question))
-        return any(_near(text, n, _ROLES) for n in names(text) if tokenize(n)[-1:] and tokenize(n)[-1] in asked)
-    return True
-
-
-_ROLES = (r"president|minister|secretary|leader|chairman|head|advis[eo]r|ambassador|spokes(?:man|woman|person)|"
-          r"director|general|commander|editor|official|chief|premier|envoy|author|translator")
-
-_AUXILIARIES = frozenset("was is were are did does do had has have will would could should can might may".split())
-
-
-def asked_action(question: str) -> str | None:
-    """The verb of a "who did it" question: "Who ordered the arrest?" and "Which candidate finished
-    third?" give the tokens of "ordered" and "finished"."""
-    q = question.lower()
-    aux = "|".join(sorted(_AUXILIARIES))  # "which official is called": passive, the answer need not say it
-    m = re.match(r"\s*(?:and\s+)?who\s+([a-z]+)\b", q) or re.match(
-        rf"\s*(?:and\s+)?which(?:\s+(?!(?:{aux})\b)[a-z.’'-]+){{1,3}}?\s+([a-z]+ed)\b", q)
-    if not m or m.group(1) in _AUXILIARIES:
-        return None
-    tokens = tokenize(m.group(1))
-    return tokens[0] if tokens else None
-
-
-_GENERIC_ROLES = ("official", "leader", "head", "chief")
-
-
-def _has_person(text: str, q: str, asked: set[str], verb: str | None) -> bool:
-    """A person the question did not name, doing what was asked, with the title asked about."""
-    from .conversation import names  # local: conversation is a sibling stage
-
-    # "Who drove the bulldozer?": the driving must be there ("in order to" is not an order).
-    if verb and verb not in tokenize(re.sub(r"\bin order (?:to|that)\b", " ", text, flags=re.I)):
-        return False
-    # "Slobodan Milošević" is not news to a question about "Milošević": surnames decide.
-    fresh = [n for n in names(text) if tokenize(n)[-1:] and tokenize(n)[-1] not in asked]
-    role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q)
-    if not role:
-        return bool(fresh)
-    # "Which foreign minister …?": the name must come with that title. A generic "official" or
-    # "leader" may come with any title ("Security Council Secretary Nikolai Patrushev").
-    title = _ROLES if role.group(1) in _GENERIC_ROLES else role.group(1)
-    return any(_near(text, n, title) for n in fresh)
-
-
-def _near(text: str, name: str, role: str, window: int = 40) -> bool:
-    """Whether a title (`role`, a regex) stands within `window` characters of `name` in `text`."""
-    at = text.find(name)
-    return at >= 0 and bool(re.search(rf"\b(?:{role})", text[max(0, at - window) : at + len(name) + window], re.I))
-
-
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_PLACE = re.compile(r"\b(in|at|near|from|outside|inside|on)\s+(?:the\s+)?([A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*)")
+    def fits(self, question: str) -> bool:
+        return fits(self.text, answer_type(question), question, self.before)
 
 
 def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int = 4) -> list[Evidence]:  # noqa: ANN001
@@ -157,7 +66,9 @@ def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int 
     vectors = embedder.embed([question] + [c[3] for c in candidates])
     dense = vectors[1:] @ vectors[0]
     kind = answer_type(question)
-    typed = np.array([1.0 if kind != "other" and has_type(c[3], kind, question) else 0.0 for c in candidates])
+    checkable = is_checkable(question)
+    typed = np.array([1.0 if checkable and fits(c[3], kind, question, c[0].chunk.text[: c[1] - c[0].chunk.start])
+                      else 0.0 for c in candidates])
     rank_prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
     score = LEXICAL_WEIGHT * lexical + DENSE_WEIGHT * dense + TYPED_WEIGHT * typed + 0.1 * rank_prior
     order = np.argsort(-score)[:limit]

@@ -1,7 +1,8 @@
 """Verification of drafted answers against evidence (no model needed: drafts are written here)."""
 
 from rag.citations import REFUSAL_PREFIX, verify
-from rag.evidence import Evidence, answer_type
+from rag.evidence import Evidence
+from rag.kinds import answer_type
 from rag.records import Chunk, Hit
 
 PASSAGE = (
@@ -110,3 +111,26 @@ def test_who_did_it_is_refused_when_no_evidence_mentions_the_action():
     assert not v.refused  # "announced" stands in the first sentence, with the Commission
     v = verify("Who counted the results?", "Koštunica counted them [1].", ev, hits)
     assert v.refused and "no person" in v.reason
+
+
+def test_a_date_of_another_event_is_refused():
+    ev, hits = _setup()
+    # The passages date the Commission's announcement and say Ivanov would meet Đukanović, but never
+    # date anything Ivanov did.
+    first = [ev[2], ev[0], ev[1]]
+    v = verify("On what date did Sergey Ivanov meet Đukanović?", "Ivanov met him on September 28, 2000 [2].", first, hits)
+    assert v.refused and "no date" in v.reason
+    v = verify("On what date did the Central Election Commission announce the results?", "", ev, hits)
+    assert not v.refused and "September 28, 2000" in v.text and v.citations[0].quote == ev[0].text
+
+
+def test_what_someone_said_is_refused_when_they_never_speak():
+    text = "Putin told Clinton: I have already had a conversation with Schroeder about Milošević."
+    chunk = Chunk("doc", "doc#0", 0, len(text), text, "Talks")
+    hit = Hit(chunk, 1.0, 1)
+    ev = [Evidence(1, hit, text, 0, len(text), text, 1.0)]
+    # Schroeder is named, but only as someone Putin talked to: what Schroeder said is not there.
+    v = verify("What did Schroeder tell Putin about Milošević?", "Schroeder told Putin about Milošević [1].", ev, [hit])
+    assert v.refused and "no statement" in v.reason
+    v = verify("What did Putin tell Clinton about Schroeder?", "", ev, [hit])
+    assert not v.refused and v.citations[0].quote == text
