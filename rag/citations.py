@@ -15,7 +15,7 @@ from typing import Sequence
 from .chunking import split_sentences
 from .conversation import names
 from .evidence import Evidence
-from .kinds import answer_type, fits, is_checkable, is_strict
+from .kinds import answer_type, fits, is_checkable, is_strict, known_places
 from .metrics import ungrounded_terms
 from .records import Citation, Hit
 from .text import fold, tokenize
@@ -68,8 +68,8 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
     if not evidence or missing or coverage < MIN_COVERAGE:
         why = f"not mentioned in the archive: {', '.join(missing)}" if missing else f"coverage {coverage:.2f}"
         return refusal(question, hits, why)
-    kind = answer_type(question)
-    if is_strict(question) and not any(ev.fits(question) for ev in evidence):
+    kind, places = answer_type(question), known_places(h.chunk.text for h in hits)
+    if is_strict(question) and not any(ev.fits(question, places) for ev in evidence):
         # "How many votes …?" with no count of votes in any evidence sentence, or "When did Ivanov
         # meet …?" with no date of Ivanov meeting anyone: whatever the model writes would answer
         # another question.
@@ -90,13 +90,13 @@ def verify(question: str, draft: str, evidence: Sequence[Evidence], hits: Sequen
             break
 
     # The best-ranked sentence of the asked-for kind: the answer unless the draft rests on one as good.
-    typed = [ev for ev in evidence if ev.fits(question)] or list(evidence)
+    typed = [ev for ev in evidence if ev.fits(question, places)] or list(evidence)
     # Among those, the one that repeats most of what was asked ("arrested", "died"); ties by rank.
     asked = [t for t in dict.fromkeys(tokenize(question)) if t not in _FILLER]
     best = max(typed, key=lambda ev: (sum(t in set(tokenize(ev.text)) for t in asked), ev.score))
     if kept and best.score - max(ev.score for _, ev in kept) > SUPPORT_MARGIN:
         kept = []  # the model copied a true sentence, but not one about what was asked
-    if not kept or (is_checkable(question) and not any(fits(s, kind, question) for s, _ in kept)):
+    if not kept or (is_checkable(question) and not any(fits(s, kind, question, places=places) for s, _ in kept)):
         # The draft holds nothing checkable, or not the kind of thing asked for: quote the best
         # evidence sentence that has it instead of passing on an unsupported claim.
         kept = [(f"“{best.text}”", best)]

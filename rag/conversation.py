@@ -41,8 +41,10 @@ _LEADING_CONJ = re.compile(r"^\s*(and|so|but|also|then|what about)\b[\s,]*", re.
 def names(text: str) -> list[str]:
     """Capitalised name sequences in order, without question words and titles."""
     found: list[str] = []
-    for m in _NAME.finditer(text):
-        words = m.group().split()
+    # "Ukraine's Orange Revolution" is two names: a possessive ends one.
+    parts = (part for m in _NAME.finditer(text) for part in re.split(r"(?<=[’'ʼ]s)\s+", m.group()))
+    for part in parts:
+        words = part.split()
         while words and words[0].lower().strip("’'ʼ") in _NOT_NAMES:
             words.pop(0)
         while words and words[-1].lower() in _NOT_NAMES:

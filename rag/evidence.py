@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .chunking import split_sentences
-from .kinds import answer_type, fits, is_checkable
+from .kinds import answer_type, fits, is_checkable, known_places
 from .records import Hit
 from .text import fold, tokenize
 
@@ -37,8 +37,8 @@ class Evidence:
         """The chunk's text up to this sentence: where a "he" or a transcript's speaker was named."""
         return self.hit.chunk.text[: self.start - self.hit.chunk.start]
 
-    def fits(self, question: str) -> bool:
-        return fits(self.text, answer_type(question), question, self.before)
+    def fits(self, question: str, places: frozenset[str] = frozenset()) -> bool:
+        return fits(self.text, answer_type(question), question, self.before, places)
 
 
 def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int = 4) -> list[Evidence]:  # noqa: ANN001
@@ -66,8 +66,8 @@ def select_evidence(question: str, hits: Sequence[Hit], embedder, *, limit: int 
     vectors = embedder.embed([question] + [c[3] for c in candidates])
     dense = vectors[1:] @ vectors[0]
     kind = answer_type(question)
-    checkable = is_checkable(question)
-    typed = np.array([1.0 if checkable and fits(c[3], kind, question, c[0].chunk.text[: c[1] - c[0].chunk.start])
+    checkable, places = is_checkable(question), known_places(h.chunk.text for h in hits)
+    typed = np.array([1.0 if checkable and fits(c[3], kind, question, c[0].chunk.text[: c[1] - c[0].chunk.start], places)
                       else 0.0 for c in candidates])
     rank_prior = np.array([1.0 / (c[0].rank + 1) for c in candidates])
     score = LEXICAL_WEIGHT * lexical + DENSE_WEIGHT * dense + TYPED_WEIGHT * typed + 0.1 * rank_prior

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterable
 
 from .conversation import names
 from .text import fold, tokenize
@@ -50,6 +51,7 @@ def answer_type(question: str) -> str:
     return "other"
 
 
+_DURATION = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centuries)\b"
 # Figures that are always reported as such: "turnout was 71 percent", not a bare number nearby.
 _MEASURE = re.compile(r"\b(turnout|population|budget|salary|death toll|casualties|gdp|inflation|unemployment)\b")
 _ORIGIN = re.compile(r"\s*(?:and\s+)?why\s+(?:is|was|are|were)\s+(?P<name>.+?)\s+(?:called|named|known|dubbed|nicknamed)\b",
@@ -64,8 +66,10 @@ _CONDITION = re.compile(r"\b(if|unless|provided|providing|so long as|as long as|
 _WEBSITE = re.compile(r"\b(web\s?site|site|web\s?page|online)\b|https?://|www\.|\w\.(?:com|org|net|gov)\b", re.I)
 
 
-def has_type(text: str, kind: str, question: str = "") -> bool:
-    """Whether `text` holds a thing of the asked-for kind that the question did not already say."""
+def has_type(text: str, kind: str, question: str = "", places: frozenset[str] = frozenset()) -> bool:
+    """Whether `text` holds a thing of the asked-for kind that the question did not already say.
+    `places` (see known_places) are names the passages use as places elsewhere: "Belgrade
+    witnessed rallies" names a place though no "in" comes before it."""
     q = fold(question)
     low = fold(text)
     if kind == "date":
@@ -84,13 +88,22 @@ def has_type(text: str, kind: str, question: str = "") -> bool:
             stem = noun[:5] if len(noun) > 5 else noun.rstrip("s")
             count = rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS})"
             return any(m.group(0) not in q for m in re.finditer(rf"{count}\s+(?:[a-z-]+\s+)?{stem}", low))
+        if re.search(r"\bhow long\b", q):  # a duration: "two years", "a few months"
+            spans = [m for m in re.finditer(rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS}|\ba|\ban|\bfew|\bseveral)\s+"
+                                            rf"(?:more\s+)?{_DURATION}", low) if m.group(0) not in q]
+            # "How long was the sentence?": a duration of the sentence, not "a few months later".
+            noun = re.search(r"\bhow long (?:was|is|were|are|will be) the ([a-z]+)", q)
+            if noun:
+                stem = noun.group(1)[:5]
+                return any(re.search(stem, low[max(0, m.start() - 40) : m.end() + 40]) for m in spans)
+            return bool(spans)
         nums = [n for n in _NUMBER.findall(low) if n not in q]
         return bool(nums or re.search(rf"\b{_NUMBER_WORDS}\b", low))
     if kind == "place":  # a name after a preposition of place: "in New York", not just any name
-        places = [fold(m.group(2)) for m in _PLACE.finditer(text)]
-        return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in places)
+        found = [fold(m.group(2)) for m in _PLACE.finditer(text)] + _places_named(text, places)
+        return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in found)
     if kind == "person":
-        return _has_person(text, q, set(tokenize(question)), asked_action(question))
+        return _has_person(text, q, set(tokenize(question)), _action_word(question))
     if kind == "website":
         return bool(_WEBSITE.search(text))
     if kind == "name":  # "the so-called “Bulldozer Revolution”": a name given to the thing asked about
@@ -122,14 +135,38 @@ _AUXILIARIES = frozenset("was is were are did does do had has have will would co
 def asked_action(question: str) -> str | None:
     """The verb of a "who did it" question: "Who ordered the arrest?" and "Which candidate finished
     third?" give the tokens of "ordered" and "finished"."""
+    word = _action_word(question)
+    tokens = tokenize(word) if word else []
+    return tokens[0] if tokens else None
+
+
+def _action_word(question: str) -> str | None:
     q = question.lower()
     aux = "|".join(sorted(_AUXILIARIES))  # "which official is called": passive, the answer need not say it
     m = re.match(r"\s*(?:and\s+)?who\s+([a-z]+)\b", q) or re.match(
         rf"\s*(?:and\s+)?which(?:\s+(?!(?:{aux})\b)[a-z.’'-]+){{1,3}}?\s+([a-z]+ed)\b", q)
-    if not m or m.group(1) in _AUXILIARIES:
-        return None
-    tokens = tokenize(m.group(1))
-    return tokens[0] if tokens else None
+    return None if not m or m.group(1) in _AUXILIARIES else m.group(1)
+
+
+def _does(text: str, word: str) -> bool:
+    """Whether `text` says the asked action was done: "arrested" for "Who arrested him?", not "an
+    arrest warrant"; "in order to" is not an order. A credit line counts for its job: "Text by
+    Denis Dmitriev" says who wrote it, "Translation by …" who translated it."""
+    stem = tokenize(word)[0]
+    low = re.sub(r"\bin order (?:to|that)\b", " ", fold(text))
+    for credit in _CREDIT.finditer(text):
+        job = (credit.group(1) or "").lower()
+        if job[:5] == stem[:5] or (stem in ("wrote", "write") and job in _WRITING):
+            return True
+    if word == stem:  # "Who drove …?": the word as asked
+        return bool(re.search(rf"\b{re.escape(word)}\b", low))
+    # An inflected question verb needs an inflected verb in the text: a bare "arrest" is a noun.
+    return bool(re.search(rf"\b{re.escape(stem)}\w*?(?:ed|s|ing)\b", low)) or any(
+        re.search(rf"\b{f}\b", low) for f in _IRREGULAR.get(stem, "").split())
+
+
+_CREDIT = re.compile(r"^\s*(?:(\w+)\s+)?[Bb]y\s+[A-Z]", re.M)
+_WRITING = ("", "text", "story", "words", "report", "reporting", "article", "written")
 
 
 _GENERIC_ROLES = ("official", "leader", "head", "chief")
@@ -137,13 +174,12 @@ _GENERIC_ROLES = ("official", "leader", "head", "chief")
 
 def _has_person(text: str, q: str, asked: set[str], verb: str | None) -> bool:
     """A person the question did not name, doing what was asked, with the title asked about."""
-    # "Who drove the bulldozer?": the driving must be there ("in order to" is not an order).
-    byline = verb in ("wrote", "write") and _BYLINE.search(text)  # "Text by Denis Dmitriev" says who wrote it
-    if verb and not byline and verb not in tokenize(re.sub(r"\bin order (?:to|that)\b", " ", text, flags=re.I)):
+    # "Who drove the bulldozer?": the driving must be there.
+    if verb and not _does(text, verb):
         return False
     # "Slobodan Milošević" is not news to a question about "Milošević": surnames decide.
     fresh = [n for n in names(text) if tokenize(n)[-1:] and tokenize(n)[-1] not in asked]
-    role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q)
+    role = re.search(rf"\b(?:which|what)\s+(?:\w+\s+){{0,3}}?({_ROLES})\b", q) or _asked_title(q)
     if not role:
         return bool(fresh)
     # "Which foreign minister …?": the name must come with that title. A generic "official" or
@@ -152,13 +188,36 @@ def _has_person(text: str, q: str, asked: set[str], verb: str | None) -> bool:
     return any(_near(text, n, title) for n in fresh)
 
 
-_BYLINE = re.compile(r"^\s*(?:(?:text|story|words|report|reporting|article|written)\s+)?by\s+[A-Z]", re.I | re.M)
+def _asked_title(question: str) -> re.Match | None:
+    """The title in "Who was the U.S. ambassador …?": the answer is whoever held it."""
+    # The title must be the head noun: "Milošević's chief rival" asks for a rival, not a chief.
+    return re.match(rf"\s*(?:and\s+)?who\s+(?:is|was|are|were)\s+(?:the\s+)?(?:[\w.’'-]+\s+){{0,3}}?({_ROLES})"
+                    rf"(?=\s+(?:of|to|in|for|at|from|on|during)\b|\s*[?,]|\s*$)", question, re.I)
 
 
 def _near(text: str, name: str, role: str, window: int = 40) -> bool:
     """Whether a title (`role`, a regex) stands within `window` characters of `name` in `text`."""
     at = text.find(name)
     return at >= 0 and bool(re.search(rf"\b(?:{role})", text[max(0, at - window) : at + len(name) + window], re.I))
+
+
+def _places_named(text: str, places: frozenset[str]) -> list[str]:
+    """Known places named in `text` as places: "Belgrade witnessed rallies", but not the
+    jurisdiction of a title ("President of Montenegro", "Montenegro’s president")."""
+    found = []
+    for name in names(text):
+        if fold(name) in places:
+            at = text.find(name)
+            if not re.search(r"\bof\s+(?:the\s+)?$", text[:at]) and not re.match(r"[’'ʼ]s\b", text[at + len(name):]):
+                found.append(fold(name))
+    return found
+
+
+def known_places(texts: Iterable[str]) -> frozenset[str]:
+    """Folded names that stand after a preposition of place somewhere in `texts` ("in Belgrade")."""
+    # Only "in"/"at"/"near": "problems from Milošević" and "pressure on Milošević" name no place.
+    found = (fold(m.group(2)) for text in texts for m in _PLACE.finditer(text) if m.group(1).lower() in ("in", "at", "near"))
+    return frozenset(p for p in found if p.split()[0] not in MONTHS + _WEEKDAYS)
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -250,10 +309,10 @@ def event_applies(question: str, kind: str) -> Event | None:
     return event if event and (kind == "date" or event.speech) else None
 
 
-def fits(sentence: str, kind: str, question: str, before: str = "") -> bool:
+def fits(sentence: str, kind: str, question: str, before: str = "", places: frozenset[str] = frozenset()) -> bool:
     """has_type(), and for a date or speech question also the asked event (see states_event)."""
     event = event_applies(question, kind)
-    return has_type(sentence, kind, question) and (event is None or states_event(sentence, before, event))
+    return has_type(sentence, kind, question, places) and (event is None or states_event(sentence, before, event))
 
 
 def is_checkable(question: str) -> bool:
@@ -265,5 +324,5 @@ def is_checkable(question: str) -> bool:
 def is_strict(question: str) -> bool:
     """Whether a question whose evidence holds no fitting sentence should be refused before drafting."""
     kind = answer_type(question)
-    return (kind in STRICT_KINDS or (kind == "person" and asked_action(question) is not None)
+    return (kind in STRICT_KINDS or (kind == "person" and (asked_action(question) or _asked_title(question)) is not None)
             or event_applies(question, kind) is not None)

@@ -14,6 +14,7 @@ from rag.conversation import names
         ("Under Putin's plan, which minister was Kostunica to meet?", ["Putin", "Kostunica"]),
         ("Abu al Hasan met Ludwig van Beethoven.", ["Abu al Hasan", "Ludwig van Beethoven"]),
         ("President Vojislav Koštunica won.", ["Vojislav Koštunica"]),
+        ("In what year did Ukraine's Orange Revolution take place?", ["Ukraine", "Orange Revolution"]),
     ],
 )
 def test_names_skip_question_words_and_keep_particles_inside_names(text, expected):

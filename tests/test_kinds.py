@@ -141,3 +141,47 @@ def test_a_byline_says_who_wrote_it():
     q = "Who wrote the Meduza article?"
     assert has_type("Text by Denis Dmitriev", "person", q) and has_type("Denis Dmitriev wrote it.", "person", q)
     assert not has_type("Translation by Kevin Rothrock", "person", q)  # translating is not writing
+
+
+def test_who_did_it_needs_the_deed_not_a_noun_of_the_same_root():
+    q = "Who arrested Milosevic?"
+    assert has_type("A few months later, on April 1, 2001, SWAT police arrested him.", "person", q)
+    assert not has_type("The International Criminal Tribunal issued an arrest warrant for Milošević.", "person", q)
+    # Credit lines name who did the job they name.
+    assert has_type("Translation by Kevin Rothrock", "person", "And who translated it?")
+    assert has_type("By Denis Dmitriev", "person", "Who wrote it?")
+    assert has_type("Photo by Anna Berg", "person", "Who photographed the protest?")
+
+
+def test_a_name_used_as_a_place_elsewhere_is_a_place():
+    from rag.kinds import known_places
+
+    places = known_places(["Rallies were held in Belgrade.", "He was the President of Montenegro.",
+                           "Pressure on Milošević grew."])
+    assert places == {"belgrade"}  # "on Milošević" names no place
+    q = "In which city did opposition rallies draw crowds?"
+    assert has_type("Meanwhile, Belgrade witnessed massive opposition rallies.", "place", q, places)
+    assert not has_type("Meanwhile, Belgrade witnessed massive opposition rallies.", "place", q)
+    # A title's jurisdiction is not where something happened.
+    montenegro = frozenset({"montenegro"})
+    assert not has_type("Djukanovic, who was then President of Montenegro, met him.", "place", q, montenegro)
+    assert not has_type("Montenegro’s president met him.", "place", q, montenegro)
+
+
+def test_how_long_needs_a_duration_of_the_thing_asked_about():
+    q = "How long was the sentence Milošević received?"
+    assert answer_type(q) == "number" and is_strict(q)
+    assert has_type("He was sentenced to 40 years in prison.", "number", q)
+    assert not has_type("A few months later, on April 1, 2001, police arrested him.", "number", q)
+    assert has_type("The war lasted two years.", "number", "How long did the war last?")
+    assert not has_type("The war ended in 1999.", "number", "How long did the war last?")
+
+
+def test_who_held_a_title_needs_the_title_and_is_strict():
+    q = "Who was the U.S. ambassador to Yugoslavia in 2000?"
+    assert is_strict(q)
+    assert not has_type("Milo Đukanović — Montenegro’s president today and in 2000", "person", q)
+    assert has_type("U.S. Ambassador William Montgomery said so.", "person", q)
+    assert has_type("The next and last president of Yugoslavia was Vojislav Kostunica.", "person",
+                    "Who was the last president of Yugoslavia?")  # fmt: skip
+    assert not is_strict("Who was Milošević's chief rival?")  # "rival" is no title: any new name may answer
