@@ -251,7 +251,7 @@ _IRREGULAR = {
     "sell": "sold", "seek": "sought", "flee": "fled", "lead": "led", "hear": "heard", "know": "knew known",
     "see": "saw seen", "choose": "chose chosen", "break": "broke broken", "fall": "fell fallen", "run": "ran",
     "stand": "stood", "pay": "paid", "build": "built", "spend": "spent", "shoot": "shot", "strike": "struck",
-    "swear": "swore sworn", "sign": "signed", "drive": "drove driven", "rise": "rose risen", "fly": "flew flown",
+    "swear": "swore sworn", "drive": "drove driven", "rise": "rose risen", "fly": "flew flown",
 }
 _SAID = r"(?:said|says|told|tells|claimed|claims|argued|stated|wrote|writes|replied|answered|warned|promised)"
 _PRONOUN = re.compile(r"\b(he|him|his|she|her|they|them|their)\b", re.I)
@@ -275,7 +275,7 @@ def states_event(sentence: str, before: str, event: Event) -> bool:
     stands in the sentence before it for a "he"), and the verb is there in some form. For speech,
     the subject must be the speaker: "X said", "according to X", or a transcript's "X:" label."""
     words = tokenize(sentence)
-    previous = split_last(before)
+    previous = _last_sentence(before)
     named = event.subject in words or (_PRONOUN.search(sentence) is not None and event.subject in tokenize(previous))
     if event.speech:
         label = re.findall(r"(?m)^\s*([A-Z][\w’'ʼ. -]{1,40}):", before + sentence)
@@ -297,7 +297,7 @@ def states_event(sentence: str, before: str, event: Event) -> bool:
     return any(w in forms or (w.startswith(stem) if len(stem) < 4 else stem in w) for w in folded)
 
 
-def split_last(text: str) -> str:
+def _last_sentence(text: str) -> str:
     """The last sentence of `text` (the one a pronoun most likely points back to)."""
     parts = re.split(r"(?<=[.!?])\s+", text.strip())
     return parts[-1] if parts else ""

@@ -1,4 +1,4 @@
-"""Sanity checks for the evaluation question set in eval/qa.jsonl.
+"""Sanity checks for the evaluation question sets: eval/qa.jsonl and the held-out eval/qa_holdout_*.jsonl.
 
 Standard library + pytest only: the data must stay valid even when the RAG package is broken.
 """
@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 QA_PATH = ROOT / "eval" / "qa.jsonl"
+QA_PATHS = [QA_PATH, *sorted((ROOT / "eval").glob("qa_holdout_*.jsonl"))]
 CORPUS_DIR = ROOT / "corpus"
 
 ALLOWED_TAGS = {"standalone", "follow-up", "unanswerable", "no-diacritics", "injection", "doc000", "doc001"}
@@ -32,18 +33,18 @@ MIN_INJECTION = 1
 MIN_NO_DIACRITICS = 8
 
 
-def _load_items() -> list[dict]:
+def _load_items(path: Path = QA_PATH) -> list[dict]:
     items = []
-    with QA_PATH.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:  # pragma: no cover - failure path
-                pytest.fail(f"{QA_PATH.name} line {lineno}: invalid JSON: {exc}")
+                pytest.fail(f"{path.name} line {lineno}: invalid JSON: {exc}")
             if not isinstance(obj, dict):
-                pytest.fail(f"{QA_PATH.name} line {lineno}: expected a JSON object, got {type(obj).__name__}")
+                pytest.fail(f"{path.name} line {lineno}: expected a JSON object, got {type(obj).__name__}")
             items.append(obj)
     return items
 
@@ -56,10 +57,10 @@ def _corpus_texts() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def items() -> list[dict]:
-    assert QA_PATH.is_file(), f"missing {QA_PATH}"
-    return _load_items()
+@pytest.fixture(scope="module", params=QA_PATHS, ids=lambda p: p.name)
+def items(request) -> list[dict]:
+    assert request.param.is_file(), f"missing {request.param}"
+    return _load_items(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +74,9 @@ def _iid(item: dict) -> str:
     return str(item.get("id", "<no id>"))
 
 
-def test_file_is_utf8_and_every_line_parses():
-    raw = QA_PATH.read_bytes()
+@pytest.mark.parametrize("path", QA_PATHS, ids=lambda p: p.name)
+def test_file_is_utf8_and_every_line_parses(path):
+    raw = path.read_bytes()
     raw.decode("utf-8")  # raises on invalid UTF-8
     for lineno, line in enumerate(raw.decode("utf-8").splitlines(), 1):
         if line.strip():
@@ -197,7 +199,14 @@ def test_no_diacritics_questions_are_ascii(items):
     assert not problems, "\n".join(problems)
 
 
-def test_minimum_counts(items):
+def test_held_out_ids_do_not_clash_with_the_main_set():
+    ids = [_iid(item) for path in QA_PATHS for item in _load_items(path)]
+    assert len(ids) == len(set(ids)), "an id is used in two sets"
+
+
+def test_minimum_counts():
+    items = _load_items(QA_PATH)  # the held-out sets are small on purpose
+
     def count(pred) -> int:
         return sum(1 for item in items if pred(item))
 
