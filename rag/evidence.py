@@ -19,7 +19,6 @@ from .records import Hit
 from .text import fold, tokenize
 
 
-
 @dataclass(frozen=True)
 class Evidence:
     """One sentence of a retrieved chunk, with offsets into its document."""
