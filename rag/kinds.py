@@ -77,28 +77,7 @@ def has_type(text: str, kind: str, question: str = "", places: frozenset[str] = 
         years = [y for y in re.findall(r"\b(?:1[89]|20)\d\d\b", low) if y not in q]
         return bool(months) if "month" in q else bool(months or years)  # "what month": a year is not enough
     if kind == "number":
-        measure = _MEASURE.search(q)
-        if measure:  # "What was the turnout?": a number within a few words of "turnout"
-            num, noun = f"(?:{_NUMBER.pattern})", measure.group(1)
-            near = rf"{noun}\W+(?:\S+\s+){{0,5}}?{num}|{num}\S*\s+(?:\S+\s+){{0,2}}?{noun}"
-            return bool(re.search(near, low))
-        counted = re.search(r"\bhow many ([a-z]+)", q)
-        if counted and counted.group(1) not in ("of", "times"):  # "how many votes": a number of votes
-            noun = counted.group(1)
-            stem = noun[:5] if len(noun) > 5 else noun.rstrip("s")
-            count = rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS})"
-            return any(m.group(0) not in q for m in re.finditer(rf"{count}\s+(?:[a-z-]+\s+)?{stem}", low))
-        if re.search(r"\bhow long\b", q):  # a duration: "two years", "a few months"
-            spans = [m for m in re.finditer(rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS}|\ba|\ban|\bfew|\bseveral)\s+"
-                                            rf"(?:more\s+)?{_DURATION}", low) if m.group(0) not in q]
-            # "How long was the sentence?": a duration of the sentence, not "a few months later".
-            noun = re.search(r"\bhow long (?:was|is|were|are|will be) the ([a-z]+)", q)
-            if noun:
-                stem = noun.group(1)[:5]
-                return any(re.search(stem, low[max(0, m.start() - 40) : m.end() + 40]) for m in spans)
-            return bool(spans)
-        nums = [n for n in _NUMBER.findall(low) if n not in q]
-        return bool(nums or re.search(rf"\b{_NUMBER_WORDS}\b", low))
+        return _has_number(low, q)
     if kind == "place":  # a name after a preposition of place: "in New York", not just any name
         found = [fold(m.group(2)) for m in _PLACE.finditer(text)] + _places_named(text, places)
         return any(p not in q and p.split()[0] not in MONTHS + _WEEKDAYS for p in found)
@@ -124,6 +103,32 @@ def has_type(text: str, kind: str, question: str = "", places: frozenset[str] = 
         asked = set(tokenize(question))
         return any(_near(text, n, _ROLES) for n in names(text) if tokenize(n)[-1:] and tokenize(n)[-1] in asked)
     return True
+
+
+def _has_number(low: str, q: str) -> bool:
+    """A figure for a "how many / how much / how long / what share" question (folded text and question)."""
+    measure = _MEASURE.search(q)
+    if measure:  # "What was the turnout?": a number within a few words of "turnout"
+        num, noun = f"(?:{_NUMBER.pattern})", measure.group(1)
+        near = rf"{noun}\W+(?:\S+\s+){{0,5}}?{num}|{num}\S*\s+(?:\S+\s+){{0,2}}?{noun}"
+        return bool(re.search(near, low))
+    counted = re.search(r"\bhow many ([a-z]+)", q)
+    if counted and counted.group(1) not in ("of", "times"):  # "how many votes": a number of votes
+        noun = counted.group(1)
+        stem = noun[:5] if len(noun) > 5 else noun.rstrip("s")
+        count = rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS})"
+        return any(m.group(0) not in q for m in re.finditer(rf"{count}\s+(?:[a-z-]+\s+)?{stem}", low))
+    if re.search(r"\bhow long\b", q):  # a duration: "two years", "a few months"
+        spans = [m for m in re.finditer(rf"(?:{_NUMBER.pattern}|\b{_NUMBER_WORDS}|\ba|\ban|\bfew|\bseveral)\s+"
+                                        rf"(?:more\s+)?{_DURATION}", low) if m.group(0) not in q]
+        # "How long was the sentence?": a duration of the sentence, not "a few months later".
+        noun = re.search(r"\bhow long (?:was|is|were|are|will be) the ([a-z]+)", q)
+        if noun:
+            stem = noun.group(1)[:5]
+            return any(re.search(stem, low[max(0, m.start() - 40) : m.end() + 40]) for m in spans)
+        return bool(spans)
+    nums = [n for n in _NUMBER.findall(low) if n not in q]
+    return bool(nums or re.search(rf"\b{_NUMBER_WORDS}\b", low))
 
 
 _ROLES = (r"president|minister|secretary|leader|chairman|head|advis[eo]r|ambassador|spokes(?:man|woman|person)|"
