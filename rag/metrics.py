@@ -133,3 +133,16 @@ def ungrounded_terms(answer_text: str, cited_texts: Sequence[str]) -> list[str]:
             if not re.search(rf"(?<!\w){re.escape(fold(word))}{end}", cited_folded):
                 miss(word)
     return missing
+
+
+def refusal_sweep(confidence: Sequence[float], right: Sequence[bool]) -> list[tuple[float, float, float | None]]:
+    """(threshold, coverage, wrong-when-answering) for every threshold that changes the answers,
+    ascending: an item is answered when its confidence is at least the threshold, and an answer is
+    wrong unless `right` (a correct answer to an answerable question)."""
+    pairs = list(zip(confidence, right))
+    out: list[tuple[float, float, float | None]] = []
+    for t in sorted(set(confidence)):
+        answered = [r for c, r in pairs if c >= t]
+        wrong = sum(1 for r in answered if not r) / len(answered) if answered else None
+        out.append((t, len(answered) / len(pairs) if pairs else 0.0, wrong))
+    return out

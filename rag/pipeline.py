@@ -14,9 +14,12 @@ from .embedding import Embedder, make_embedder
 from .index import IndexParams
 from .ingest import IngestReport, ingest
 from .citations import refusal, verify
-from .conversation import standalone_question
-from .evidence import prompt_messages, select_evidence
+from .conversation import focus, rewrites
+from .evidence import prompt_messages
 from .generation import Generator, make_generator
+from .nlp import Parser
+from .question import analyse
+from .reader import MODEL_PATH, ReaderModel, read
 from .records import Answer, Hit, Turn
 from .retrieval import Filters, Mode, Retriever
 
@@ -30,6 +33,8 @@ class Engine:
         self._embedder = embedder
         self._generator = generator
         self._retriever: Retriever | None = None
+        self._reader: ReaderModel | None = None
+        self.parser = Parser(self.settings.spacy_model)
         self._lock = threading.RLock()
 
     # -- configuration -------------------------------------------------------------------------
@@ -101,7 +106,33 @@ class Engine:
         return self.retriever.search(query, self.settings.top_k if k is None else k, mode=mode, filters=filters)
 
     def standalone_question(self, question: str, history: Sequence[Turn] = ()) -> str:
-        return standalone_question(question, history)
+        return rewrites(question, history, self.parser)[0]
+
+    @property
+    def reader(self) -> ReaderModel:
+        if self._reader is None:
+            self._reader = ReaderModel.load(self.settings.reader_model or MODEL_PATH)
+        return self._reader
+
+    @property
+    def threshold(self) -> float:
+        t = self.settings.refusal_threshold
+        return self.reader.threshold if t is None else t
+
+    def read(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+             mode: Mode | None = None, model: ReaderModel | None | bool = True, limit: int = 4):
+        """The rewrite of a follow-up that the evidence answers best: (standalone, hits, question,
+        evidence ranked by probability). `model=None` gives first-stage scores (for fitting)."""
+        reader = self.reader if model is True else model or None
+        best = None
+        for standalone in rewrites(question, history, self.parser):
+            hits = self.search(standalone, k, mode=mode)
+            q = analyse(focus(standalone)[0], self.parser)
+            evidence = read(q, hits, self.embedder, self.parser, reader, limit=limit) if hits else []
+            score = evidence[0].score if evidence else -1.0
+            if best is None or score > best[-1]:
+                best = (standalone, hits, q, evidence, score)
+        return best[:4]
 
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
@@ -117,26 +148,26 @@ class Engine:
                    mode: Mode | None = None) -> Iterator[str | Answer]:
         """Draft text pieces as the model writes them, then the checked Answer (always last)."""
         t0 = time.perf_counter()
-        standalone = self.standalone_question(question, history)
-        hits = self.search(standalone, k, mode=mode)
+        standalone, hits, q, evidence = self.read(question, history, k=k, mode=mode)
         retrieve_s = time.perf_counter() - t0
-        focus, _, context = standalone.partition(" (following up on:")
-        evidence = select_evidence(standalone, hits, self.embedder) if hits else []
-        pieces: list[str] = []
+        confidence = evidence[0].score if evidence else 0.0
         ttft = 0.0
-        verdict = verify(focus, "", evidence, hits, context)  # refusal when the evidence cannot answer
-        if not verdict.refused:
-            for piece in self.generator.stream(prompt_messages(focus, evidence), max_new_tokens=80,
-                                               stop=("\n\n", "Question:", "Sources:")):
+        if not evidence or confidence < self.threshold:
+            verdict = refusal(q.text, hits, f"best candidate {confidence:.2f} below {self.threshold:.2f}")
+        else:
+            pieces: list[str] = []
+            for piece in self.generator.stream(prompt_messages(q.text, evidence[:1]), max_new_tokens=60,
+                                               stop=("\n", "Question:", "Sources:")):
                 if not pieces:
                     ttft = time.perf_counter() - t0
                 pieces.append(piece)
                 yield piece
-            verdict = verify(focus, "".join(pieces), evidence, hits, context)
+            verdict = verify(q, "".join(pieces), evidence[0], self.parser)
         total = time.perf_counter() - t0
         yield Answer(
             question=question, standalone_question=standalone, text=verdict.text, refused=verdict.refused,
-            citations=verdict.citations, hits=tuple(hits),
+            citations=verdict.citations, hits=tuple(hits), confidence=confidence,
+            candidate=evidence[0].text if evidence else "",
             timings={"retrieve_s": retrieve_s, "ttft_s": ttft or total, "total_s": total},
         )
 

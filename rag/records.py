@@ -94,6 +94,8 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
+    confidence: float = 0.0  # the reader's probability that the best candidate sentence answers
+    candidate: str = ""  # that sentence (also for a refusal: what fell below the threshold)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,5 +105,7 @@ class Answer:
             "refused": self.refused,
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],
+            "confidence": round(float(self.confidence), 4),
+            "candidate": self.candidate,
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
         }

@@ -1,0 +1,200 @@
+"""The reader: every sentence of the retrieved passages is a candidate answer, scored by a fitted model.
+
+Features are general by construction (no topic words): meaning (dense cosine), IDF-weighted overlap
+of stemmed words, coverage of the question's names and numbers, an entity of the asked type that the
+question does not already contain, the asked verb and subject, and where the sentence stands. A
+logistic regression fitted on the tune parts of the evaluation sets (`python -m eval.fit_reader`)
+turns them into the probability that the sentence answers the question; the engine refuses below a
+threshold chosen on held-back predictions of the same parts for at most 5% wrong answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .chunking import split_sentences
+from .errors import ConfigError
+from .nlp import Parser
+from .question import Question
+from .records import Hit
+from .text import fold, tokenize
+
+MODEL_PATH = Path(__file__).resolve().parent / "reader_model.json"
+# Sentences parsed per question: the best by the cheap first-stage score. Parsing is the costly step.
+SHORTLIST = 14
+CONTEXT_SHARE = 0.5
+
+FEATURES = (
+    "dense", "dense_gap", "lex", "lex_ctx", "lex_gap", "names_sent", "names_ctx", "numbers_ctx",
+    "typed", "type_new", "verb", "no_verb", "subject_in_sent", "subject_role",
+    "rank", "first", "short",
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A candidate sentence of a retrieved chunk, with offsets into its document and its score."""
+
+    n: int
+    hit: Hit
+    text: str
+    start: int
+    end: int
+    context: str  # the sentence with its neighbours in the chunk
+    score: float  # probability that it answers the question
+    features: Mapping[str, float] = field(default_factory=dict)
+    span: str = ""  # the entity of the asked type it holds, when the question asks for one
+
+    @property
+    def before(self) -> str:
+        return self.hit.chunk.text[: self.start - self.hit.chunk.start]
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    weights: Mapping[str, float]
+    bias: float
+    threshold: float
+    info: Mapping[str, object] = field(default_factory=dict)
+
+    def probability(self, x: Mapping[str, float]) -> float:
+        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in x.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def load(cls, path: str | Path = MODEL_PATH) -> "ReaderModel":
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            model = cls(dict(zip(obj["features"], map(float, obj["weights"]))), float(obj["bias"]),
+                        float(obj["threshold"]), obj.get("info", {}))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: not a reader model ({exc!r}); refit with `python -m eval.fit_reader`") from exc
+        unknown = set(model.weights) - set(FEATURES)
+        if unknown:
+            raise ConfigError(f"{path}: features {sorted(unknown)} are not the reader's; refit it")
+        return model
+
+    def save(self, path: str | Path = MODEL_PATH) -> None:
+        obj = {"features": list(FEATURES), "weights": [self.weights.get(k, 0.0) for k in FEATURES],
+               "bias": self.bias, "threshold": self.threshold, "info": dict(self.info)}
+        Path(path).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    context: str
+    index: int  # position of the sentence in its chunk
+
+
+def candidates(hits: Sequence[Hit]) -> list[_Sentence]:
+    out: list[_Sentence] = []
+    seen: set[str] = set()
+    for hit in hits:
+        text = hit.chunk.text
+        spans = split_sentences(text)
+        for i, (s, e) in enumerate(spans):
+            sentence = text[s:e]
+            key = fold(sentence)
+            if key in seen or len(sentence) < 12:
+                continue
+            seen.add(key)
+            lo, hi = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
+            out.append(_Sentence(hit, hit.chunk.start + s, hit.chunk.start + e, sentence, text[lo:hi], i))
+    return out
+
+
+def read(question: Question, hits: Sequence[Hit], embedder, parser: Parser,  # noqa: ANN001
+         model: ReaderModel | None, *, limit: int = 4) -> list[Evidence]:
+    """The candidates ranked by probability of answering (features only when `model` is None)."""
+    cands = candidates(hits)
+    if not cands:
+        return []
+    q_terms = set(question.terms)
+    sent_tokens = [set(tokenize(c.text)) for c in cands]
+    ctx_tokens = [set(tokenize(c.context)) | set(tokenize(c.hit.chunk.title)) for c in cands]
+    idf = {t: math.log(1 + len(cands) / (1 + sum(t in c for c in ctx_tokens))) for t in q_terms}
+    total = sum(idf.values()) or 1.0
+    lex = np.array([sum(w for t, w in idf.items() if t in st) / total for st in sent_tokens])
+    lex_ctx = np.array([sum(w * (1.0 if t in st else CONTEXT_SHARE if t in ct else 0.0) for t, w in idf.items()) / total
+                        for st, ct in zip(sent_tokens, ctx_tokens)])
+    vectors = embedder.embed([question.text] + [c.text for c in cands])
+    dense = vectors[1:] @ vectors[0]
+    first = 0.5 * dense + 0.5 * lex_ctx
+    short = np.argsort(-first)[:SHORTLIST]
+    docs = parser([cands[j].text for j in short])
+    q_names = [n for n in question.names if tokenize(n)]
+    q_folded = fold(question.text)
+    q_tok = set(tokenize(question.text))
+    out: list[Evidence] = []
+    for j, doc in zip(short, docs):
+        c = cands[j]
+        st, ct = sent_tokens[j], ctx_tokens[j] | set(tokenize(c.hit.chunk.text[: c.start - c.hit.chunk.start]))
+        names_sent = _share([_has_name(n, st) for n in q_names])
+        names_ctx = _share([_has_name(n, ct) for n in q_names])
+        numbers_ctx = _share([fold(n) in fold(c.context) for n in question.numbers])
+        span = _typed_span(doc, question, q_folded, q_tok) if question.typed else ""
+        lemmas = {t.lemma_.lower() for t in doc}
+        subj = question.subject
+        x = {
+            "dense": float(dense[j]), "dense_gap": float(dense.max() - dense[j]),
+            "lex": float(lex[j]), "lex_ctx": float(lex_ctx[j]), "lex_gap": float(lex_ctx.max() - lex_ctx[j]),
+            "names_sent": names_sent, "names_ctx": names_ctx, "numbers_ctx": numbers_ctx,
+            "typed": float(question.typed), "type_new": float(bool(span)),
+            "verb": float(any(v in lemmas for v in question.verbs)), "no_verb": float(not question.verbs),
+            "subject_in_sent": float(bool(subj) and _has_name(subj, st)),
+            "subject_role": float(bool(subj) and _is_subject(doc, subj)),
+            "rank": 1.0 / c.hit.rank, "first": float(c.index == 0), "short": float(len(doc) < 8),
+        }
+        p = model.probability(x) if model is not None else float(first[j])
+        out.append(Evidence(0, c.hit, c.text, c.start, c.end, c.context, p, x, span))
+    out.sort(key=lambda ev: -ev.score)
+    return [Evidence(i + 1, ev.hit, ev.text, ev.start, ev.end, ev.context, ev.score, ev.features, ev.span)
+            for i, ev in enumerate(out[:limit])]
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else 1.0
+
+
+def _has_name(name: str, tokens: set[str]) -> bool:
+    """A name is there when its last word is: "Koštunica" stands for "Vojislav Koštunica"."""
+    words = tokenize(name)
+    return bool(words) and words[-1] in tokens
+
+
+def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> str:  # noqa: ANN001
+    """The entity of an asked type that the question does not already name, nearest the question's words."""
+    best, best_d = "", 1e9
+    for ent in doc.ents:
+        if ent.label_ not in question.expected:
+            continue
+        words = set(tokenize(ent.text))
+        if fold(ent.text) in q_folded or (words and words <= q_tok):
+            continue  # "Slobodan Milošević" does not answer a question about Milošević
+        if ent.label_ in ("PERSON", "ORG", "NORP", "GPE", "LOC", "FAC") and words & q_tok:
+            continue
+        anchors = [t.i for t in doc if t.lower_ and set(tokenize(t.text)) & q_tok]
+        d = min((abs(a - ent.start) for a in anchors), default=50)
+        if d < best_d:
+            best, best_d = ent.text, d
+    return best
+
+
+def _is_subject(doc, name: str) -> bool:  # noqa: ANN001
+    last = tokenize(name)[-1:]
+    for tok in doc:
+        if tok.dep_ in ("nsubj", "nsubjpass", "agent") and last:
+            if last[0] in set(tokenize(" ".join(t.text for t in tok.subtree))):
+                return True
+    return False
