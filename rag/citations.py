@@ -61,16 +61,22 @@ def _agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> 
     doc, src = parser([sentence, ev.text])
     if any(fold(n) not in source for n in _names(doc)):
         return False
-    return _subjects(doc) <= _subjects(src) | _objects(src)
+    return _roles_agree(doc, src)
 
 
-def _subjects(doc) -> set[str]:  # noqa: ANN001
-    return {t.lemma_.lower() for t in doc if t.dep_ in ("nsubj", "nsubjpass") and t.pos_ in ("PROPN", "NOUN")}
+_OBJECT_DEPS = ("dobj", "iobj", "dative", "pobj")
 
 
-def _objects(doc) -> set[str]:  # noqa: ANN001
-    """Who a passive sentence names after "by" can be the subject of the active rephrasing."""
-    return {t.lemma_.lower() for t in doc if t.dep_ == "pobj" and t.head.dep_ == "agent"}
+def _roles_agree(draft, source) -> bool:  # noqa: ANN001
+    """No subject of the draft is only ever an object in the source: "Clinton told Putin" does not
+    become "Putin told Clinton". (A passive's "by X" is the subject of the active rephrasing.)"""
+    for tok in draft:
+        if tok.dep_ not in ("nsubj", "nsubjpass") or tok.pos_ not in ("PROPN", "NOUN"):
+            continue
+        same = [t for t in source if t.lemma_.lower() == tok.lemma_.lower()]
+        if same and all(t.dep_ in _OBJECT_DEPS and t.head.dep_ != "agent" for t in same):
+            return False
+    return True
 
 
 def _first_sentence(draft: str) -> str:

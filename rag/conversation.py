@@ -89,10 +89,12 @@ def _antecedents(question: str, answer: str, parse: Parser) -> dict[str, list[st
     for doc in (a_doc, q_doc):
         ents = sorted(doc.ents, key=lambda e: (not _in_subject(e), e.start))
         for ent in ents:
-            name = _names(ent.as_doc())[:1] or [ent.text]
+            name = (_names(ent.as_doc())[:1] or [ent.text])[0]
+            if ent.label_ in _THINGS and (ent[0].lower_ == "the" or ent.start and doc[ent.start - 1].lower_ == "the"):
+                name = f"the {name}"  # "the Bulldozer Revolution", "the Senate"
             for kind, labels in (("person", _PEOPLE), ("group", _GROUPS), ("thing", _THINGS)):
-                if ent.label_ in labels and not _known(name[0], out[kind]):
-                    out[kind].append(name[0])
+                if ent.label_ in labels and not _known(name, out[kind]):
+                    out[kind].append(name)
     # A bare name as the whole answer ("The Bulldozer Revolution") is the thing an "it" means.
     bare = answer.strip().rstrip(".")
     if bare and len(bare.split()) <= 5 and not out["person"] and _names(a_doc) and not _known(bare, out["thing"]):

@@ -121,17 +121,27 @@ class Engine:
 
     def read(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
              mode: Mode | None = None, model: ReaderModel | None | bool = True, limit: int = 4):
-        """The rewrite of a follow-up that the evidence answers best: (standalone, hits, question,
-        evidence ranked by probability). `model=None` gives first-stage scores (for fitting)."""
+        """(standalone question, hits, analysed question, evidence ranked by probability).
+
+        A follow-up's rewrites come most salient antecedent first; the first that the evidence
+        answers (above the refusal threshold) is kept, else the best-scoring one. `model=None`
+        gives first-stage scores and keeps the evidence of every rewrite (for fitting)."""
         reader = self.reader if model is True else model or None
         best = None
+        pooled = []
         for standalone in rewrites(question, history, self.parser):
             hits = self.search(standalone, k, mode=mode)
             q = analyse(focus(standalone)[0], self.parser)
             evidence = read(q, hits, self.embedder, self.parser, reader, limit=limit) if hits else []
+            pooled += evidence
             score = evidence[0].score if evidence else -1.0
             if best is None or score > best[-1]:
                 best = (standalone, hits, q, evidence, score)
+            if reader is not None and score >= self.threshold:
+                best = (standalone, hits, q, evidence, score)
+                break
+        if reader is None:
+            return best[0], best[1], best[2], pooled
         return best[:4]
 
     # -- answering -----------------------------------------------------------------------------

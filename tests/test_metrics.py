@@ -224,9 +224,35 @@ def test_latency_percentiles_and_categories():
     m = compute_metrics(rows)
     assert m["overall"]["ttft_p50_s"] == pytest.approx(0.2)
     assert m["overall"]["total_p95_s"] == pytest.approx(2.9)  # pos 1.9 -> 2 + 0.9 * 1
-    assert list(m["by_category"]) == ["standalone", "follow-up", "unanswerable", "no-diacritics"]
+    assert list(m["by_category"]) == ["tune", "standalone", "follow-up", "unanswerable", "no-diacritics"]
     assert m["by_category"]["standalone"]["answer_accuracy"] == 1.0
     assert m["by_category"]["follow-up"]["answer_accuracy"] == 0.0
     assert m["by_category"]["unanswerable"]["refusal_accuracy"] == 1.0
     assert m["by_category"]["no-diacritics"]["n_items"] == 1
     assert m["overall"]["answer_accuracy"] == pytest.approx(1 / 2)
+
+
+# -- answering and refusing ---------------------------------------------------------------------------
+
+def test_wrong_when_answering_counts_wrong_answers_and_answered_unanswerables():
+    hits = [_hit("c1", GOOD, 1)]
+    rows = [
+        _row(_item(id="a"), _answer("48.96 [1]", cites=[_cite(1, "c1", "x")], hits=hits)),  # right
+        _row(_item(id="b"), _answer("50.24 [1]", cites=[_cite(1, "c1", "x")], hits=hits)),  # wrong
+        _row(_item(id="c", answers=(), evidence=(), answerable=False, tags=("unanswerable",)),
+             _answer("Koštunica [1]", hits=hits)),  # should have been a refusal
+        _row(_item(id="d", answers=(), evidence=(), answerable=False, tags=("unanswerable",)),
+             _answer("No.", refused=True)),  # refusals are not answers
+    ]
+    m = aggregate(rows)
+    assert m["wrong_when_answering"] == pytest.approx(2 / 3)
+    assert m["counts"]["wrong_when_answering"] == [2, 3]
+
+
+def test_refusal_sweep_trades_coverage_for_wrong_answers():
+    from rag.metrics import refusal_sweep
+
+    sweep = refusal_sweep([0.9, 0.8, 0.3, 0.2], [True, True, False, True])
+    assert sweep[0] == (0.2, 1.0, 0.25)  # everything answered: one wrong of four
+    assert sweep[1] == (0.3, 0.75, pytest.approx(1 / 3))
+    assert sweep[2] == (0.8, 0.5, 0.0)
