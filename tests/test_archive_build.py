@@ -18,7 +18,9 @@ TAGGED = (
     "\tThe/at council/nn voted/vbd 7/cd to/in 2/cd ,/, Mr./np Lee/np said/vbd ,/, ``/`` and/cc we're/ppss+ber "
     "glad/jj ''/'' ./.\n"
     "Its/pp$ cost/nn (/( $1,119/nns )/) was/bedz small/jj ;/. the/at 1/2/cd mile/nn was/bedz '/' free/jj '/' ./.\n"
-    "\n\n\tA/at second/od paragraph/nn ?/.\n"
+    "./.\n"
+    "\n\n\tA/at second/od paragraph/nn ?/. ?/.\n"
+    "He/pps went/vbd to/in Georgia/np Tech./np ./.\n"
 )
 
 
@@ -29,7 +31,7 @@ def test_converter_drops_tags_and_keeps_paragraphs_and_headline():
         "City backs new Park plan",
         'The council voted 7 to 2, Mr. Lee said, "and we\'re glad". '
         "Its cost ($1,119) was small; the 1/2 mile was 'free'.",
-        "A second paragraph?\n",
+        "A second paragraph? He went to Georgia Tech.\n",
     ]
     assert "/" not in text.replace("1/2", "")
 

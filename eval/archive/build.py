@@ -61,6 +61,7 @@ class BuildError(RagError):
 
 _ATTACH_LEFT = {",", ".", ";", ":", "?", "!", ")", "]", "''", "'s"}
 _ATTACH_RIGHT = {"(", "[", "``"}
+_DOUBLED = {";", "?", "!", ":"}
 _QUOTES = {"``": '"', "''": '"'}
 
 
@@ -82,6 +83,12 @@ def detokenize(words: list[str]) -> str:
     glue_next = False  # the previous token opens something: no space after it
     single_open = False  # Form C writes both single quotes as "'": alternate open/close
     for word in words:
+        # Form C doubles ; ? ! and : ("hers ;;"), and writes "Tech. ." for an abbreviation that
+        # ends a sentence: print each once.
+        if out and word in _DOUBLED and out[-1] == word:
+            continue
+        if out and word == "." and out[-1].endswith("."):
+            continue
         if word == "'":
             left, right = single_open, not single_open
             single_open = not single_open
@@ -117,6 +124,8 @@ def brown_to_text(tagged: str) -> tuple[str, str | None]:
             continue
         tokens = [_split_token(t) for t in line.split()]
         sentence = detokenize([w for w, _ in tokens])
+        if not any(c.isalnum() for c in sentence):
+            continue  # a stray full stop on a line of its own
         if _is_headline(tokens):
             flush()
             paragraphs.append([sentence])
