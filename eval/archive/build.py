@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import unicodedata
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -277,7 +278,10 @@ def fetch_wiki(cache: Path) -> Path:
 
 
 def _slug(title: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "-", title.casefold()).strip("-") or "untitled"
+    # Accents folded first so "Antonín Dvořák" becomes antonin-dvorak, not anton-n-dvo-k.
+    bare = unicodedata.normalize("NFKD", title.casefold())
+    bare = "".join(c for c in bare if not unicodedata.combining(c))
+    return re.sub(r"[^0-9a-z]+", "-", bare).strip("-") or "untitled"
 
 
 def wiki_records(wheel: Path) -> list[dict[str, str]]:
