@@ -24,13 +24,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import unicodedata
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.text import fold
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CORPUS = ROOT / "corpus"
@@ -278,10 +278,8 @@ def fetch_wiki(cache: Path) -> Path:
 
 
 def _slug(title: str) -> str:
-    # Accents folded first so "Antonín Dvořák" becomes antonin-dvorak, not anton-n-dvo-k.
-    bare = unicodedata.normalize("NFKD", title.casefold())
-    bare = "".join(c for c in bare if not unicodedata.combining(c))
-    return re.sub(r"[^0-9a-z]+", "-", bare).strip("-") or "untitled"
+    # Folded first so "Antonín Dvořák" becomes antonin-dvorak and "Ørsted" orsted.
+    return re.sub(r"[^0-9a-z]+", "-", fold(title)).strip("-") or "untitled"
 
 
 def wiki_records(wheel: Path) -> list[dict[str, str]]:
