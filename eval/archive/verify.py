@@ -1,6 +1,6 @@
 """Check the archive question set against the built corpus, and measure retrieval on it.
 
-    python -m eval.archive.verify [--qa eval/archive/qa.jsonl] [--corpus .rag/archive/corpus] [--index DIR]
+    python -m eval.archive.verify [--qa eval/archive/qa.jsonl] [--corpus eval/archive/corpus] [--index DIR]
 
 For every answerable item: an evidence quote occurs in some document of the corpus and an answer
 occurs in an evidence quote (both compared folded, as the metrics do). With --index, also the
@@ -68,7 +68,7 @@ def recall_at_5(items: list[QAItem], index: Path) -> tuple[dict[str, float], lis
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval.archive.verify", description=__doc__.splitlines()[0])
     p.add_argument("--qa", type=Path, default=ROOT / "eval" / "archive" / "qa.jsonl")
-    p.add_argument("--corpus", type=Path, default=ROOT / ".rag" / "archive" / "corpus")
+    p.add_argument("--corpus", type=Path, default=ROOT / "eval" / "archive" / "corpus")
     p.add_argument("--index", type=Path, default=None, help="archive index folder (RAG_INDEX_DIR) for recall@5")
     args = p.parse_args(argv)
     if not args.corpus.is_dir():
