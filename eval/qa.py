@@ -1,4 +1,9 @@
-"""Read and validate evaluation sets in the eval/qa.jsonl schema."""
+"""Read and validate evaluation sets in the eval/qa.jsonl schema.
+
+Every item names its part of the set in `split`: "tune" (what the engine may be fitted to) or
+"heldout" (measured once a change is complete; see eval/HOLDOUT.md). A file without it is refused
+rather than read as all-tune, so a new set cannot slip into tuning unnoticed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,11 @@ from pathlib import Path
 
 from rag.errors import ConfigError
 from rag.records import Turn
+
+SPLITS = ("tune", "heldout")
+
+
+SPELLING_TAGS = ("no-diacritics", "misspelled", "lowercase")
 
 
 @dataclass(frozen=True)
@@ -19,14 +29,18 @@ class QAItem:
     history: tuple[Turn, ...] = ()
     answerable: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
-    split: str = "tune"  # "tune" (fitting may read it) or "heldout" (measured once a change is complete)
+    split: str = "tune"  # the files always state it; the default serves records built in code
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ConfigError(f"item {self.id!r}: split must be one of {', '.join(SPLITS)}, got {self.split!r}")
 
     @property
     def categories(self) -> list[str]:
-        """Report categories: standalone/follow-up/unanswerable, no-diacritics when tagged, and the split."""
+        """Report categories: standalone/follow-up/unanswerable, the spelling tags (no-diacritics,
+        misspelled, lowercase) it carries, and its split (tune/heldout)."""
         cats = ["unanswerable" if not self.answerable else ("follow-up" if self.history else "standalone")]
-        if "no-diacritics" in self.tags:
-            cats.append("no-diacritics")
+        cats += [t for t in SPELLING_TAGS if t in self.tags]
         return cats + [self.split]
 
 
@@ -40,6 +54,11 @@ def load_qa(path: str | Path) -> list[QAItem]:
             continue
         try:
             obj = json.loads(line)
+            split = obj["split"]
+            if split not in SPLITS:
+                raise ConfigError(
+                    f"{path}:{lineno}: item {obj.get('id')!r}: split must be one of {', '.join(SPLITS)}, got {split!r}"
+                )
             history = tuple(Turn(str(t["question"]), str(t["answer"])) for t in obj.get("history") or [])
             item = QAItem(
                 id=str(obj["id"]),
@@ -49,12 +68,12 @@ def load_qa(path: str | Path) -> list[QAItem]:
                 history=history,
                 answerable=bool(obj.get("answerable", True)),
                 tags=tuple(obj.get("tags") or ()),
-                split=str(obj.get("split", "tune")),
+                split=split,
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except KeyError as exc:
+            raise ConfigError(f"{path}:{lineno}: evaluation item lacks the field {exc.args[0]!r}") from exc
+        except (json.JSONDecodeError, TypeError) as exc:
             raise ConfigError(f"{path}:{lineno}: not a valid evaluation item ({exc!r})") from exc
-        if item.split not in ("tune", "heldout"):
-            raise ConfigError(f"{path}:{lineno}: split {item.split!r} of {item.id!r} must be 'tune' or 'heldout'")
         if item.answerable and not item.answers:
             raise ConfigError(f"{path}:{lineno}: answerable item {item.id!r} has no answers")
         items.append(item)

@@ -48,7 +48,7 @@ DEFAULT_QA = HERE / "qa.jsonl"
 DEFAULT_OUT = HERE / "out"
 DEFAULT_THRESHOLDS = HERE / "thresholds.toml"
 
-CATEGORIES = ("heldout", "tune", "standalone", "follow-up", "unanswerable", "no-diacritics")
+CATEGORIES = ("heldout", "tune", "standalone", "follow-up", "unanswerable", "no-diacritics", "misspelled", "lowercase")
 
 # Shares (num/den), means, and latency percentiles; the order is the report's order.
 SHARE_METRICS = tuple(f"recall@{k}" for k in DEFAULT_KS) + (

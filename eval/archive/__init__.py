@@ -1,0 +1,1 @@
+"""A real-archive benchmark: the archive built from packaged text, and questions over it."""
