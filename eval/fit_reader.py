@@ -35,12 +35,13 @@ MAX_WRONG = 0.05
 FOLDS = 5
 
 
-def positive(item: QAItem, sentence: str, context: str) -> bool:
-    """The sentence answers the item: it holds a gold answer and is (part of) the gold evidence."""
+def positive(item: QAItem, sentence: str, passage: str) -> bool:
+    """The sentence answers the item: it holds a gold answer, in a passage that holds the gold evidence
+    (or is itself part of that evidence), as the evaluation scores an answer and its citation."""
     if not item.answerable or not answer_correct(sentence, item.answers):
         return False
     s = fold(sentence)
-    return contains_evidence(context, item.evidence) or any(s in fold(e) or fold(e) in s for e in item.evidence)
+    return contains_evidence(passage, item.evidence) or any(s in fold(e) or fold(e) in s for e in item.evidence)
 
 
 def collect(engine: Engine, items: Sequence[QAItem]) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def collect(engine: Engine, items: Sequence[QAItem]) -> list[dict[str, Any]]:
         _, _, _, evidence = engine.read(item.question, item.history, model=None, limit=SHORTLIST)
         rows.append({"id": item.id, "answerable": item.answerable,
                      "x": [[ev.features[f] for f in FEATURES] for ev in evidence],
-                     "y": [positive(item, ev.text, ev.context) for ev in evidence]})
+                     "y": [positive(item, ev.text, ev.hit.chunk.text) for ev in evidence]})
     return rows
 
 

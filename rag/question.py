@@ -16,9 +16,9 @@ NUMERIC = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 # Question forms -> entity labels of an answer. A form not listed asks for a statement, not a typed span.
 WH_TYPES: dict[str, frozenset[str]] = {
     "when": frozenset({"DATE", "TIME"}),
-    "who": frozenset({"PERSON", "ORG", "NORP"}),
-    "whom": frozenset({"PERSON", "ORG", "NORP"}),
-    "whose": frozenset({"PERSON", "ORG", "NORP"}),
+    "who": frozenset({"PERSON", "ORG"}),
+    "whom": frozenset({"PERSON", "ORG"}),
+    "whose": frozenset({"PERSON", "ORG"}),
     "where": frozenset({"GPE", "LOC", "FAC", "ORG"}),
     "how many": NUMERIC,
     "how much": NUMERIC,
@@ -33,6 +33,7 @@ WH_TYPES: dict[str, frozenset[str]] = {
 NOUN_TYPES: dict[str, frozenset[str]] = {
     **dict.fromkeys(("year", "date", "day", "month", "decade", "century", "season"), frozenset({"DATE"})),
     "time": frozenset({"DATE", "TIME"}),
+    **dict.fromkeys(("hour", "minute"), frozenset({"TIME"})),
     **dict.fromkeys(("percentage", "percent", "proportion", "share"), frozenset({"PERCENT"})),
     **dict.fromkeys(("number", "amount", "total", "figure"), NUMERIC),
     **dict.fromkeys(("price", "cost", "sum", "fee", "salary"), frozenset({"MONEY"})),
@@ -46,6 +47,8 @@ NOUN_TYPES: dict[str, frozenset[str]] = {
     "nationality": frozenset({"NORP"}),
 }
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how"}
+# Entity labels that are figures: a question's dates and numbers are matched as numbers, not names.
+_FIGURES = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Question:
     terms: tuple[str, ...]  # folded, stemmed content words (rag.text.tokenize)
     verbs: tuple[str, ...]  # lemmas of its content verbs ("admit" in "when did he admit defeat?")
     subject: str  # the named thing the question is about, when its parse shows one
+    verb: str = ""  # lemma of the verb the question word belongs to ("direct" in "who directed X?")
+    arguments: tuple[str, ...] = ()  # folded, stemmed words of that verb's other arguments
 
     @property
     def typed(self) -> bool:
@@ -70,8 +75,25 @@ def analyse(text: str, parser: Parser | None = None) -> Question:
     names = tuple(n for n in _names(doc) if not _numeric(n))
     numbers = tuple(t.text for t in doc if t.like_num and any(c.isdigit() for c in t.text))
     verbs = tuple(dict.fromkeys(t.lemma_.lower() for t in doc if t.pos_ == "VERB" and t.lemma_.lower() not in _WH))
+    verb, arguments = _asked_verb(doc)
     return Question(text=text, form=form, expected=expected, names=names, numbers=numbers,
-                    terms=tuple(dict.fromkeys(tokenize(text))), verbs=verbs, subject=_subject(doc, names))
+                    terms=tuple(dict.fromkeys(tokenize(text))), verbs=verbs, subject=_subject(doc, names),
+                    verb=verb, arguments=arguments)
+
+
+def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:  # noqa: ANN001
+    """The content verb that governs the question word, and the words of its other arguments:
+    in "Who directed the 1939 film?" the answer fills the subject slot of "direct", beside "film"."""
+    wh = next((t for t in doc if t.lower_ in _WH), None)
+    tok = wh
+    while tok is not None and tok.pos_ != "VERB" and tok.head is not tok:
+        tok = tok.head
+    if tok is None or tok.pos_ != "VERB":
+        tok = next((t for t in doc if t.pos_ == "VERB"), None)
+    if tok is None:
+        return "", ()
+    words = [t.text for t in tok.subtree if t is not tok and t.lower_ not in _WH and t.pos_ in ("PROPN", "NOUN", "NUM", "ADJ")]
+    return tok.lemma_.lower(), tuple(dict.fromkeys(tokenize(" ".join(words))))
 
 
 def _form(doc) -> tuple[str, frozenset[str]]:  # noqa: ANN001
@@ -89,6 +111,12 @@ def _form(doc) -> tuple[str, frozenset[str]]:  # noqa: ANN001
             if noun is not None:
                 lemma = noun.lemma_.lower()
                 return f"{word} {lemma}", NOUN_TYPES.get(lemma, frozenset())
+        if word in ("what", "which") and tok.head.lemma_ == "be":
+            # "What is the capital city of Costa Rica?": the copula's other noun names the type.
+            noun = next((t for t in tok.head.children if t.i != tok.i and t.dep_ in ("nsubj", "attr")
+                         and t.pos_ == "NOUN"), None)
+            if noun is not None and noun.lemma_.lower() in NOUN_TYPES:
+                return f"{word} {noun.lemma_.lower()}", NOUN_TYPES[noun.lemma_.lower()]
         return word, WH_TYPES.get(word, frozenset())
     return "", frozenset()
 
@@ -107,7 +135,7 @@ def _names(doc) -> tuple[str, ...]:  # noqa: ANN001
     found: list[str] = []
     covered: set[int] = set()
     for ent in doc.ents:
-        if ent.label_ in ("CARDINAL", "ORDINAL"):
+        if ent.label_ in _FIGURES or any(t.lower_ in _WH for t in ent):
             continue
         text = ent.text.strip()
         if text.lower().startswith("the "):

@@ -31,9 +31,10 @@ SHORTLIST = 14
 CONTEXT_SHARE = 0.5
 
 FEATURES = (
-    "dense", "dense_gap", "lex", "lex_ctx", "lex_gap", "names_sent", "names_ctx", "numbers_ctx",
-    "typed", "type_new", "verb", "no_verb", "subject_in_sent", "subject_role",
-    "rank", "first", "short",
+    "dense", "dense_gap", "dense_title", "dense_title_gap", "lex", "lex_ctx", "lex_gap", "names_sent",
+    "names_ctx", "numbers_ctx", "typed", "type_new", "span_close", "new_name", "verb", "no_verb",
+    "subject_in_sent", "subject_role", "pronoun_subject", "rank", "first", "short",
+    "verb_found", "verb_slot", "verb_args",
 )
 
 
@@ -133,27 +134,34 @@ def read(question: Question, hits: Sequence[Hit], embedder, parser: Parser,  # n
     first = 0.5 * dense + 0.5 * lex_ctx
     short = np.argsort(-first)[:SHORTLIST]
     docs = parser([cands[j].text for j in short])
+    # The sentence under its article's title: "He also discovered aluminium" is about the title's Ørsted.
+    titled = embedder.embed([f"{cands[j].hit.chunk.title}: {cands[j].text}" for j in short]) @ vectors[0]
     q_names = [n for n in question.names if tokenize(n)]
     q_folded = fold(question.text)
     q_tok = set(tokenize(question.text))
     out: list[Evidence] = []
-    for j, doc in zip(short, docs):
+    for j, doc, dense_title in zip(short, docs, titled):
         c = cands[j]
         st, ct = sent_tokens[j], ctx_tokens[j] | set(tokenize(c.hit.chunk.text[: c.start - c.hit.chunk.start]))
         names_sent = _share([_has_name(n, st) for n in q_names])
         names_ctx = _share([_has_name(n, ct) for n in q_names])
         numbers_ctx = _share([fold(n) in fold(c.context) for n in question.numbers])
-        span = _typed_span(doc, question, q_folded, q_tok) if question.typed else ""
+        span, distance = _typed_span(doc, question, q_folded, q_tok) if question.typed else ("", 50)
         lemmas = {t.lemma_.lower() for t in doc}
         subj = question.subject
         x = {
             "dense": float(dense[j]), "dense_gap": float(dense.max() - dense[j]),
+            "dense_title": float(dense_title), "dense_title_gap": float(titled.max() - dense_title),
             "lex": float(lex[j]), "lex_ctx": float(lex_ctx[j]), "lex_gap": float(lex_ctx.max() - lex_ctx[j]),
             "names_sent": names_sent, "names_ctx": names_ctx, "numbers_ctx": numbers_ctx,
             "typed": float(question.typed), "type_new": float(bool(span)),
+            "span_close": 1.0 / (1.0 + distance) if span else 0.0,
+            "new_name": float(_new_name(doc, q_tok)),
             "verb": float(any(v in lemmas for v in question.verbs)), "no_verb": float(not question.verbs),
             "subject_in_sent": float(bool(subj) and _has_name(subj, st)),
             "subject_role": float(bool(subj) and _is_subject(doc, subj)),
+            "pronoun_subject": float(any(t.dep_ in ("nsubj", "nsubjpass") and t.pos_ == "PRON" for t in doc)),
+            **_verb_features(doc, question, q_folded, q_tok),
             "rank": 1.0 / c.hit.rank, "first": float(c.index == 0), "short": float(len(doc) < 8),
         }
         p = model.probability(x) if model is not None else float(first[j])
@@ -173,8 +181,39 @@ def _has_name(name: str, tokens: set[str]) -> bool:
     return bool(words) and words[-1] in tokens
 
 
-def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> str:  # noqa: ANN001
-    """The entity of an asked type that the question does not already name, nearest the question's words."""
+def _verb_features(doc, question: Question, q_folded: str, q_tok: set[str]) -> dict[str, float]:  # noqa: ANN001
+    """Roles: the sentence uses the asked verb, the asked type stands among that verb's dependents
+    (the slot the question word fills), and the question's other arguments stand there too."""
+    if not question.verb:
+        return {"verb_found": 0.0, "verb_slot": 0.0, "verb_args": 0.0}
+    best_slot, best_args, found = 0.0, 0.0, 0.0
+    for tok in doc:
+        if tok.lemma_.lower() != question.verb or tok.pos_ not in ("VERB", "NOUN", "ADJ"):
+            continue
+        found = 1.0
+        inside = {t.i for t in tok.subtree}
+        words = set(tokenize(" ".join(t.text for t in tok.subtree)))
+        args = _share([a in words for a in question.arguments])
+        slot = 0.0
+        if question.typed:
+            for ent in doc.ents:
+                if ent.label_ in question.expected and ent.start in inside and not (set(tokenize(ent.text)) & q_tok):
+                    slot = 1.0
+        best_slot, best_args = max(best_slot, slot), max(best_args, args)
+    return {"verb_found": found, "verb_slot": best_slot, "verb_args": best_args}
+
+
+def _new_name(doc, q_tok: set[str]) -> bool:  # noqa: ANN001
+    """The sentence names something (not a figure) that the question does not."""
+    return any(ent.label_ not in _FIGURES and not set(tokenize(ent.text)) & q_tok for ent in doc.ents)
+
+
+_FIGURES = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
+
+
+def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> tuple[str, int]:  # noqa: ANN001
+    """The entity of an asked type that the question does not already name, nearest the question's
+    words, and its distance in tokens from them."""
     best, best_d = "", 1e9
     for ent in doc.ents:
         if ent.label_ not in question.expected:
@@ -188,7 +227,7 @@ def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> str:
         d = min((abs(a - ent.start) for a in anchors), default=50)
         if d < best_d:
             best, best_d = ent.text, d
-    return best
+    return best, int(best_d)
 
 
 def _is_subject(doc, name: str) -> bool:  # noqa: ANN001
