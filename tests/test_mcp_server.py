@@ -73,10 +73,11 @@ async def _check_session(client) -> None:  # noqa: ANN001 - mcp.Client
     assert bad.is_error and "question must not be empty" in bad.content[0].text
 
 
-def test_stdio_lists_tools_answers_with_citations_and_refuses(corpus_index):
+def test_stdio_lists_tools_answers_with_citations_and_refuses(corpus_index, tmp_path):
     from mcp import Client, StdioServerParameters
 
-    params = StdioServerParameters(command=sys.executable, args=["-m", "rag.cli", "mcp"], cwd=str(ROOT),
+    # Started from a folder of its own, as a desktop client does: only the env paths locate things.
+    params = StdioServerParameters(command=sys.executable, args=["-m", "rag.cli", "mcp"], cwd=str(tmp_path),
                                    env=_env(corpus_index))
 
     async def main() -> None:
@@ -150,5 +151,12 @@ def test_http_lists_tools_searches_answers_and_refuses(http_server):
                 assert any("warrant" in h["text"] for h in hits)
                 wrong = await client.call_tool("search_archive", {"query": "x", "filters": {"since": "2020-13-01"}})
                 assert wrong.is_error and "YYYY-MM-DD" in wrong.content[0].text
+            # A client of the handshake era (initialize, 2025 protocol versions) is served too.
+            async with Client(streamable_http_client(http_server, http_client=http), mode="legacy",
+                              read_timeout_seconds=300) as old:
+                assert not old.protocol_version.startswith("2026")
+                assert {t.name for t in (await old.list_tools()).tools} >= {"search_archive", "ask_archive"}
+                found = await old.call_tool("search_archive", {"query": "arrest warrant", "k": 1})
+                assert found.structured_content["hits"][0]["doc_id"]
 
     asyncio.run(main())

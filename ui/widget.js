@@ -66,7 +66,9 @@
       }
     }
     if (a < 0) { p.appendChild(el("mark", "", quote)); return p; }
-    var s = Math.max(0, a - CONTEXT), e = Math.min(text.length, b + CONTEXT);
+    var s = Math.max(0, a - CONTEXT), e = Math.min(text.length, b + CONTEXT), cut;
+    if (s > 0 && (cut = text.slice(s, a).search(/\s/)) >= 0) s += cut + 1;  // whole words only
+    if (e < text.length && (cut = text.slice(b, e).search(/\s\S*$/)) >= 0) e = b + cut;
     p.appendChild(document.createTextNode((s > 0 ? "…" : "") + text.slice(s, a)));
     p.appendChild(el("mark", "", text.slice(a, b)));
     p.appendChild(document.createTextNode(text.slice(b, e) + (e < text.length ? "…" : "")));
