@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "widget-t0ken-for-tests"
 WARRANT = "Which body issued an arrest warrant for Milošević?"
+UNANSWERABLE = "How many votes did Milošević receive in the October 8 runoff?"
 ANSWER_WAIT = 240  # seconds; the first answer may include loading the model
 GZIP_BUDGET = 8_000  # bytes on the wire for widget.js: small enough for an article page
 
@@ -188,6 +189,15 @@ def test_widget_on_another_origin_streams_cites_and_highlights(engine, browser, 
         _ask(d, "What share of the first-round vote did he get?")
         _wait(d, lambda d: len(_shadow(d, ".answer, .refusal, .error")) >= 2, ANSWER_WAIT, "the second answer")
         assert not _shadow(d, ".error")
+
+        # A question the archive cannot answer is refused plainly, with nothing to cite.
+        _ask(d, UNANSWERABLE)
+        _wait(d, lambda d: len(_shadow(d, ".answer, .refusal, .error")) >= 3, ANSWER_WAIT, "the refusal")
+        refusal = _shadow(d, ".turn:last-child .refusal")
+        assert refusal and refusal[0].text.startswith("Not in the archive."), refusal
+        assert "archive does not say" in refusal[0].text.lower()
+        assert not _shadow(d, ".turn:last-child a.cite, .turn:last-child ol.cards > li.card[id]")
+        _shot(d, "widget-refusal.png")
 
 
 def test_document_markup_shows_as_text_in_the_widget(engine, embedder, browser, tmp_path):
