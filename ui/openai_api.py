@@ -25,6 +25,7 @@ from typing import Any, Iterator, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from . import api, archive
 
@@ -171,8 +172,6 @@ def make_router(engine: Any) -> APIRouter:
         if req.stream:
             return StreamingResponse(_stream(cid, ask), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        from starlette.concurrency import run_in_threadpool
-
         try:
             answer = await run_in_threadpool(engine.ask, ask.question, ask.turns())
         except Exception as exc:
