@@ -248,9 +248,10 @@ def test_widget_reports_cors_and_token_refusals(engine, browser, tmp_path):
     guarded = create_app(engine, engine.settings.model_copy(update={
         **base, "api_token": TOKEN, "cors_origins": [host.url]}))
     with LiveServer(closed) as a, LiveServer(guarded) as b, host.server:
-        # Two widgets on one page: one archive does not allow this origin, the other gets a wrong token.
+        # Two widgets on one page: one archive does not allow this origin, the other (an element the
+        # page placed itself) gets a wrong token.
         host.body = (f'<script src="{a.url}/widget.js" async></script>'
-                     f'<script src="{b.url}/widget.js" data-token="wrong" async></script>')
+                     f'<archive-chat archive-url="{b.url}" token="wrong"></archive-chat>')
         d = browser()
         d.get(f"{host.url}/")
         _wait(d, lambda d: len(d.find_elements("css selector", "archive-chat")) == 2, 30, "two widgets")

@@ -1,7 +1,7 @@
 /* Newsroom archive chat widget: <script src="https://rag.example.org/widget.js" async></script>
  * Renders <archive-chat> (shadow DOM) after its script tag, or inside data-target="#css-selector".
  * data-archive-url: the server (default: where this script came from); data-token: bearer token;
- * data-heading, data-placeholder: texts. Streams from /api/ask/stream: the draft is shown as
+ * data-heading, data-placeholder: texts; data-mount="none": only define <archive-chat archive-url token>. Streams from /api/ask/stream: the draft is shown as
  * unchecked until the checked answer replaces it. Every text from the server goes in as text
  * (textContent / text nodes), never as markup. No dependencies. */
 (function () {
@@ -255,7 +255,7 @@
   }
 
   if (!customElements.get(TAG)) customElements.define(TAG, ArchiveChat);
-  if (!script) return;
+  if (!script || script.dataset.mount === "none") return;  // the page places <archive-chat> itself
   var widget = document.createElement(TAG), d = script.dataset;
   var origin = d.archiveUrl || script.src.replace(/\/widget\.js(\?.*)?$/, "");
   widget.setAttribute("archive-url", origin);
