@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, search, ask, chat, serve, eval and bench."""
+"""The `rag` command: ingest, search, ask, chat, serve, mcp, eval and bench."""
 
 from __future__ import annotations
 
@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--index", type=Path)
     serve.set_defaults(func=_cmd_serve)
+
+    mcp = sub.add_parser("mcp", help="serve the archive to MCP clients (assistants, agents) over stdio or HTTP")
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                     help="stdio (default; the client starts this command) or streamable HTTP")
+    mcp.add_argument("--host", help="HTTP only (default RAG_HOST, 127.0.0.1)")
+    mcp.add_argument("--port", type=int, help="HTTP only (default RAG_MCP_PORT, 7861)")
+    mcp.add_argument("--path", default="/mcp", help="HTTP only: the endpoint path (default /mcp)")
+    mcp.add_argument("--index", type=Path)
+    mcp.set_defaults(func=_cmd_mcp)
 
     sub.add_parser("eval", help="run the evaluation set and write a report (rag eval --help)")
     sub.add_parser("bench", help="run the speed benchmark suite (rag bench --help)")
@@ -213,6 +222,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import run
 
     run(settings)
+    return 0
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from .config import load_settings
+
+    settings = load_settings(index_dir=args.index, host=args.host, mcp_port=args.port)
+    from ui.mcp_server import run
+
+    run(settings, transport=args.transport, path=args.path)
     return 0
 
 

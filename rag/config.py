@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     # Serving.
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
+    mcp_port: int = Field(7861, ge=1, le=65535)  # `rag mcp --transport http`
     cors_origins: list[str] = []
     api_token: str | None = None
     feedback_log: Path = Path(".rag/feedback.jsonl")

@@ -1,10 +1,11 @@
-"""Screenshots for the docs: the chat page at desktop width and the embed demo with its ~400 px sidebar.
+"""Screenshots for the docs: the chat page at desktop width, the embed demo with its ~400 px sidebar
+and the script-tag widget on the same demo page.
 
     .venv/bin/python -m ui.screenshots [--index DIR] [--out docs/screenshots] [--question "..."]
 
 Starts the app on a free 127.0.0.1 port (the index at --index, or RAG_INDEX_DIR if it holds one, or a
 temporary index of corpus/), asks one question in headless Chromium (/usr/bin/chromium) and writes
-chat.png and embed.png.
+chat.png, embed.png and widget.png.
 """
 
 from __future__ import annotations
@@ -71,9 +72,30 @@ def take(base_url: str, out: Path, question: str = QUESTION) -> list[Path]:
         d.switch_to.default_content()
         d.save_screenshot(str(out / "embed.png"))
         shots.append(out / "embed.png")
+        shots.append(_widget(d, question, out / "widget.png"))
     finally:
         d.quit()
     return shots
+
+
+def _widget(driver, question: str, path: Path) -> Path:  # noqa: ANN001
+    """The widget in the demo page's article column: an answer with its first card highlighted."""
+    from selenium.webdriver.common.keys import Keys
+
+    find = ("const w = document.querySelector('#rag-widget-slot archive-chat');"
+            "return w && w.shadowRoot ? w.shadowRoot.querySelector(arguments[0]) : null;")
+    box = _wait(driver, lambda d: d.execute_script(find, "textarea"), 30, "the widget")
+    driver.execute_script("document.querySelector('.widget-demo').scrollIntoView()")
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    _wait(driver, lambda d: d.execute_script(find, ".answer, .refusal, .error"), 300, "the widget's answer")
+    link = driver.execute_script(find, "a.cite")
+    if link:
+        link.click()
+    driver.execute_script("window.scrollTo(0, document.querySelector('.widget-demo').offsetTop - 40)")
+    time.sleep(0.5)
+    driver.save_screenshot(str(path))
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,10 @@
     /assets/     Gradio's static frontend files (the web component preloads its CSS from here)
     /embed/      a demo newsroom article page with the chat in a sidebar (ui/embed/index.html)
     /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py)
+    /v1/models, /v1/chat/completions   the OpenAI-compatible endpoint (ui/openai_api.py)
+    /widget.js   the script-tag chat widget (ui/widget.py)
 
-When settings.api_token is set, /api/* needs `Authorization: Bearer <token>`; the chat and embed
+When settings.api_token is set, /api/* and /v1/* need `Authorization: Bearer <token>`; the chat and embed
 pages accept that header, a `?token=<token>` query parameter (for an iframe src) or the cookie that
 a successful `?token=` sets, so the page's own follow-up requests are let in too. Missing
 credentials get 401, wrong ones 403. CORS headers are sent only to settings.cors_origins.
@@ -32,7 +34,7 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
-from . import api, chat  # noqa: E402
+from . import api, chat, openai_api, widget  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ CHAT_PATH = "/chat"
 EMBED_PATH = "/embed"
 EMBED_DIR = Path(__file__).resolve().parent / "embed"
 TOKEN_COOKIE = "rag_token"
+API_PREFIXES = ("/api", "/v1")  # bearer token only (no query token or cookie)
 # Gradio's static bundle (the same files for every install): served without a token so that the
 # web component on another site can load its code; the app's data and events are protected.
 PUBLIC_CHAT_PREFIXES = ("/assets/", "/static/", "/svelte/", "/favicon.ico", "/theme.css", "/robots.txt",
@@ -113,7 +116,7 @@ class TokenAuth:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path.startswith("/api/") or path == "/api":
+        if any(path == p or path.startswith(p + "/") for p in API_PREFIXES):
             area = "api"
         elif path == CHAT_PATH or path.startswith(CHAT_PATH + "/"):
             area = "page"
@@ -195,6 +198,8 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     app = FastAPI(title="Newsroom RAG", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.add_exception_handler(RequestValidationError, api.validation_error_handler)
     app.include_router(api.make_router(engine))
+    app.include_router(openai_api.make_router(engine))
+    app.include_router(widget.make_router())
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

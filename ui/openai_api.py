@@ -1,0 +1,215 @@
+"""An OpenAI-compatible face of the archive: GET /v1/models, POST /v1/chat/completions.
+
+Chat front ends (Open WebUI, LibreChat) and every OpenAI SDK can talk to the archive unchanged:
+the last user message is the question and the earlier user/assistant pairs are the conversation
+(rag.records.Turn). The reply's content is the engine's checked answer with its [n] markers and a
+"Sources" list; the same citations come as structured data in a `citations` field of the response
+(and of the last chunk of a stream), with `refused` saying whether the archive holds no answer. A
+refusal is a normal completion whose text says so.
+
+Streaming never shows the unchecked draft: while the model drafts, the stream sends SSE comments
+(keeping proxies from timing out), then the checked answer in pieces, then the closing chunk.
+Errors use OpenAI's shape, {"error": {"message", "type", "param", "code"}}, so clients show them.
+The bearer token of the JSON API guards /v1 too (ui.server.TokenAuth).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any, Iterator, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from . import api, archive
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "newsroom-rag"
+MAX_MESSAGES = 200
+CREATED = int(time.time())
+
+
+class ChatMessage(BaseModel):
+    # Clients add fields of their own (name, tool_calls, ...): accepted and ignored.
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's request body; sampling options (temperature, max_tokens, ...) are accepted and ignored:
+    the engine's own settings decide how an answer is made."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+
+
+class OpenAIError(Exception):
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.param, self.code, self.kind = status, param, code, kind
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status)
+
+
+def _text(msg: ChatMessage, i: int) -> str:
+    if msg.content is None:
+        return ""
+    if isinstance(msg.content, str):
+        return msg.content
+    parts = []
+    for part in msg.content:  # content parts: only text can be asked about
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise OpenAIError(f"messages[{i}].content: only text parts are supported, got type "
+                              f"{str(part.get('type'))[:40]!r}", param=f"messages[{i}].content")
+        parts.append(part["text"])
+    return "\n".join(parts)
+
+
+def conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """(question, history): the last message must be the user's; each earlier user message followed by
+    an assistant message is one turn. System prompts are the client's instructions to a model, not
+    questions: the archive's own rules decide what it answers, so they are left out."""
+    said = [(i, m.role, _text(m, i)) for i, m in enumerate(messages) if m.role in ("user", "assistant")]
+    for i, _, text in said:
+        if len(text) > api.MAX_ANSWER_CHARS:
+            raise OpenAIError(f"messages[{i}].content is too long ({len(text)} characters; the limit is "
+                              f"{api.MAX_ANSWER_CHARS})", param=f"messages[{i}].content")
+    if not said or said[-1][1] != "user":
+        raise OpenAIError("messages: the last user or assistant message must be from the user (the question)",
+                          param="messages")
+    turns: list[dict[str, str]] = []
+    pending: str | None = None
+    for _, role, text in said[:-1]:
+        if role == "user":
+            pending = text  # of two user messages in a row, the later one was answered
+        elif pending is not None:
+            turns.append({"question": pending[: api.MAX_QUESTION_CHARS],
+                          "answer": archive.strip_sources(text)})
+            pending = None
+    # A chat client resends the whole conversation; the engine only needs its recent turns.
+    return said[-1][2], turns[-api.MAX_HISTORY_TURNS:]
+
+
+def parse(body: Any) -> tuple[ChatRequest, api.AskRequest]:
+    try:
+        req = ChatRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ())) or None
+        raise OpenAIError(archive.validation_message(exc), param=param) from None
+    if req.model != MODEL_ID:
+        raise OpenAIError(f"the model {req.model[:100]!r} does not exist; use {MODEL_ID!r} (see GET /v1/models)",
+                          status=404, param="model", code="model_not_found")
+    question, history = conversation(req.messages)
+    try:
+        ask = archive.ask_request(question, history)
+    except ValidationError as exc:
+        raise OpenAIError(archive.validation_message(exc).replace("question:", "messages[-1].content:", 1),
+                          param="messages") from None
+    return req, ask
+
+
+def _engine_error(exc: Exception) -> OpenAIError:
+    status = api._error_status(exc)
+    return OpenAIError(api._error_message(exc), status=status,
+                       kind="invalid_request_error" if status == 400 else "server_error")
+
+
+def _chunk(cid: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    payload = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL_ID,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def _pieces(text: str, words: int = 4) -> Iterator[str]:
+    tokens = re.findall(r"\s*\S+", text)
+    for i in range(0, len(tokens), words):
+        yield "".join(tokens[i:i + words])
+
+
+def make_router(engine: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["openai"])
+
+    def extras(out: archive.AskOut) -> dict[str, Any]:
+        return {"citations": [c.model_dump() for c in out.citations], "refused": out.refused,
+                "standalone_question": out.standalone_question}
+
+    @router.get("/models")
+    def models() -> JSONResponse:
+        """The one model this server offers: the archive."""
+        return JSONResponse({"object": "list", "data": [
+            {"id": MODEL_ID, "object": "model", "created": CREATED, "owned_by": "newsroom-rag"}]})
+
+    @router.post("/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        """OpenAI chat completions; the reply carries `citations` and `refused` beside `choices`."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return OpenAIError("the request body is not valid JSON").response()
+        try:
+            req, ask = parse(body)
+        except OpenAIError as exc:
+            return exc.response()
+        cid = f"chatcmpl-{uuid.uuid4().hex}"
+        if req.stream:
+            return StreamingResponse(_stream(cid, ask), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        try:
+            answer = await run_in_threadpool(engine.ask, ask.question, ask.turns())
+        except Exception as exc:
+            log.exception("/v1/chat/completions failed")
+            return _engine_error(exc).response()
+        out = archive.ask_out(engine, answer)
+        return JSONResponse({
+            "id": cid, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": archive.answer_with_sources(out),
+                                     "refusal": None}}],
+            **extras(out)})
+
+    def _stream(cid: str, ask: api.AskRequest) -> Iterator[str]:
+        from rag.records import Answer
+
+        yield _chunk(cid, {"role": "assistant", "content": ""})
+        stream = engine.ask_stream(ask.question, ask.turns())
+        try:
+            answer = None
+            for item in stream:
+                if isinstance(item, Answer):
+                    answer = item
+                    break
+                yield ": drafting\n\n"  # the draft is unchecked: only a sign of life
+            if answer is None:
+                raise RuntimeError("the engine produced no answer")
+            out = archive.ask_out(engine, answer)
+            for piece in _pieces(archive.answer_with_sources(out)):
+                yield _chunk(cid, {"content": piece})
+            yield _chunk(cid, {}, "stop", **extras(out))
+        except Exception as exc:
+            log.exception("/v1/chat/completions stream failed")
+            yield f"data: {json.dumps(_engine_error(exc).body(), ensure_ascii=False)}\n\n"
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+        yield "data: [DONE]\n\n"
+
+    return router
