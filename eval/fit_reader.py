@@ -6,8 +6,8 @@ Every tune item goes through retrieval and the reader's first stage exactly as i
 each shortlisted sentence is labelled by the item's gold data (it holds a gold answer and overlaps the
 gold evidence). A logistic regression (scikit-learn) learns P(sentence answers | features). The
 refusal threshold is chosen on out-of-fold probabilities (5 folds by item, so no item scores its
-own fit): the lowest threshold at which, for it and every higher one, at most 5% of the answers given
-are wrong (a wrong sentence, or an answer to an unanswerable question). Held-out parts are never read.
+own fit): the lowest threshold at which at most 5% of the answers given are wrong (a wrong sentence,
+or an answer to an unanswerable question). Held-out parts are never read.
 """
 
 from __future__ import annotations
@@ -80,14 +80,10 @@ def out_of_fold(rows: Sequence[dict[str, Any]]) -> tuple[list[float], list[bool]
 
 
 def choose_threshold(conf: Sequence[float], good: Sequence[bool], max_wrong: float = MAX_WRONG) -> float:
-    """The lowest threshold whose answers, and those of every higher threshold, are at most
-    `max_wrong` wrong."""
-    best = 1.0
-    for t, _coverage, wrong in reversed(refusal_sweep(conf, good)):
-        if wrong is not None and wrong > max_wrong:
-            break
-        best = t
-    return best
+    """The lowest threshold at which at most `max_wrong` of the answers given are wrong (1.0, refuse
+    everything, when none is)."""
+    ok = [t for t, _coverage, wrong in refusal_sweep(conf, good) if wrong is not None and wrong <= max_wrong]
+    return min(ok) if ok else 1.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--demo-index", default=None, help="index of the demo corpus (default: RAG_INDEX_DIR)")
     ap.add_argument("--archive-index", default=None, help="index of the archive benchmark (eval/archive)")
     ap.add_argument("--out", default=str(MODEL_PATH))
+    ap.add_argument("--max-wrong", type=float, default=MAX_WRONG,
+                    help="share of wrong answers the threshold allows on the tune parts (default 0.05)")
     args = ap.parse_args(argv)
     groups = [(p, args.demo_index) for p in DEMO_SETS]
     if args.archive_index:
@@ -108,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         used[path.name] = len(tune)
         print(f"{path.name}: {len(tune)} tune items", file=sys.stderr)
     conf, good = out_of_fold(rows)
-    threshold = choose_threshold(conf, good)
+    good = [g and r["answerable"] for g, r in zip(good, rows)]
+    threshold = choose_threshold(conf, good, args.max_wrong)
     answerable = [r["answerable"] for r in rows]
     answered = [c >= threshold for c in conf]
     n_ans = sum(answerable)
@@ -123,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = ReaderModel(dict(zip(FEATURES, map(float, clf.coef_[0]))), float(clf.intercept_[0]), threshold, {
         "fitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tune_items": used, "candidates": sum(len(r["y"]) for r in rows),
-        "positives": sum(sum(r["y"]) for r in rows), "max_wrong": MAX_WRONG,
+        "positives": sum(sum(r["y"]) for r in rows), "max_wrong": args.max_wrong,
         "out_of_fold": {k: round(v, 4) for k, v in cv.items()},
     })
     model.save(args.out)

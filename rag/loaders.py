@@ -46,7 +46,7 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
         if not path.exists():
             raise LoadError(f"no such file or directory: {path}")
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p)))
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.relative_to(path))))
         else:
             files.append(path)
     seen: dict[str, str] = {}
@@ -64,8 +64,10 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     return result
 
 
-def _wanted(path: Path) -> bool:
-    return path.suffix.lower() in SUFFIXES and not any(p.startswith(".") for p in path.parts)
+def _wanted(relative: Path) -> bool:
+    """Hidden files and folders inside the given folder are skipped; the folder itself may be under
+    a dotted one (`.rag/archive/corpus`)."""
+    return relative.suffix.lower() in SUFFIXES and not any(p.startswith(".") for p in relative.parts)
 
 
 def _load_file(path: Path) -> list[Document | Problem]:

@@ -86,13 +86,13 @@ def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:  # noqa: ANN001
     in "Who directed the 1939 film?" the answer fills the subject slot of "direct", beside "film"."""
     wh = next((t for t in doc if t.lower_ in _WH), None)
     tok = wh
-    while tok is not None and tok.pos_ != "VERB" and tok.head is not tok:
+    while tok is not None and tok.pos_ != "VERB" and tok.head.i != tok.i:
         tok = tok.head
     if tok is None or tok.pos_ != "VERB":
         tok = next((t for t in doc if t.pos_ == "VERB"), None)
     if tok is None:
         return "", ()
-    words = [t.text for t in tok.subtree if t is not tok and t.lower_ not in _WH and t.pos_ in ("PROPN", "NOUN", "NUM", "ADJ")]
+    words = [t.text for t in tok.subtree if t.i != tok.i and t.lower_ not in _WH and t.pos_ in ("PROPN", "NOUN", "NUM", "ADJ")]
     return tok.lemma_.lower(), tuple(dict.fromkeys(tokenize(" ".join(words))))
 
 

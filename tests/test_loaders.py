@@ -83,3 +83,14 @@ def test_unsupported_file_given_explicitly_is_reported(tmp_path):
     f.write_bytes(b"%PDF-1.4")
     result = load_paths([f])
     assert not result.documents and "unsupported file type .pdf" in str(result.problems[0])
+
+
+def test_a_folder_under_a_dotted_folder_is_read_but_hidden_files_inside_are_not(tmp_path):
+    from rag.loaders import load_paths
+
+    folder = tmp_path / ".rag" / "archive" / "corpus"
+    (folder / ".cache").mkdir(parents=True)
+    (folder / "story.txt").write_text("Harbour news\n\nThe harbour reopened in May.", encoding="utf-8")
+    (folder / ".cache" / "old.txt").write_text("Stale\n\nNot an article.", encoding="utf-8")
+    result = load_paths([folder])
+    assert [d.source for d in result.documents] == [str(folder / "story.txt")]
