@@ -64,22 +64,13 @@ def _stem(token: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Folded word tokens for BM25; "Đukanović" also yields the common "dj" spelling."""
+    """Folded word tokens for BM25; "Đ" is spelled "Dj" as journalists type it ("Djukanovic"), the
+    same single form for documents and queries, so both spellings of a query score alike."""
     tokens: list[str] = []
-    seen: set[str] = set()
-    variants = [text]
-    if "đ" in text.lower():
-        variants.append(text.replace("Đ", "Dj").replace("đ", "dj"))
-    for i, variant in enumerate(variants):
-        for tok in _TOKEN.findall(strip_accents(variant).casefold()):
-            if tok.endswith("'s"):
-                tok = tok[:-2]
-            if tok in STOPWORDS:
-                continue
-            tok = _stem(tok)
-            # Variant spellings add only the tokens that differ.
-            if i and tok in seen:
-                continue
-            seen.add(tok)
-            tokens.append(tok)
+    for tok in _TOKEN.findall(strip_accents(text.replace("Đ", "Dj").replace("đ", "dj")).casefold()):
+        if tok.endswith("'s"):
+            tok = tok[:-2]
+        if tok in STOPWORDS:
+            continue
+        tokens.append(_stem(tok))
     return tokens

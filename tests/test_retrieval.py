@@ -81,3 +81,39 @@ def test_bad_mode_and_k_are_config_errors(engine):
 
 def test_blank_query_returns_nothing(engine):
     assert engine.search("   ") == []
+
+
+PLAIN_AND_ACCENTED = [
+    ("Kostunica", "Koštunica"), ("Milosevic", "Milošević"), ("Djukanovic", "Đukanović"), ("Milan Panic", "Milan Panić"),
+    ("Antonin Dvorak", "Antonín Dvořák"),
+]
+# A short article beside the demo corpus, so a fifth name (and another language's letters) is tested too.
+DVORAK = ("Composers\n\nAntonín Dvořák wrote his Ninth Symphony in New York in 1893. Dvořák had come to the "
+          "United States to lead the National Conservatory of Music.")
+
+
+@pytest.fixture(scope="module")
+def engine_with_dvorak(tmp_path_factory, embedder):
+    from conftest import CORPUS
+
+    from rag.config import load_settings
+    from rag.pipeline import Engine
+
+    extra = tmp_path_factory.mktemp("extra")
+    (extra / "dvorak.txt").write_text(DVORAK, encoding="utf-8")
+    eng = Engine(load_settings(index_dir=tmp_path_factory.mktemp("idx")), embedder=embedder)
+    eng.ingest([CORPUS, extra])
+    return eng
+
+
+@pytest.mark.parametrize("plain, accented", PLAIN_AND_ACCENTED)
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_names_with_and_without_diacritics_give_the_same_top_5(engine_with_dvorak, plain, accented, mode):
+    ids = [[h.chunk.chunk_id for h in engine_with_dvorak.search(q, k=5, mode=mode)] for q in (plain, accented)]
+    assert ids[0] == ids[1]
+
+
+def test_several_names_typed_plainly_give_the_same_top_5(engine_with_dvorak):
+    plain = engine_with_dvorak.search("Kostunica Milosevic Djukanovic", k=5)
+    accented = engine_with_dvorak.search("Koštunica Milošević Đukanović", k=5)
+    assert [h.chunk.chunk_id for h in plain] == [h.chunk.chunk_id for h in accented]
