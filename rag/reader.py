@@ -121,7 +121,10 @@ def read(question: Question, hits: Sequence[Hit], embedder, parser: Parser,  # n
     cands = candidates(hits)
     if not cands:
         return []
-    q_terms = set(question.terms)
+    # A name is matched by its last word (the article says "Koštunica" after "Vojislav Koštunica"
+    # once), so a question's given names do not count as words the sentence must repeat.
+    given = {t for n in question.names for t in tokenize(n)[:-1]}
+    q_terms = set(question.terms) - given
     sent_tokens = [set(tokenize(c.text)) for c in cands]
     ctx_tokens = [set(tokenize(c.context)) | set(tokenize(c.hit.chunk.title)) for c in cands]
     idf = {t: math.log(1 + len(cands) / (1 + sum(t in c for c in ctx_tokens))) for t in q_terms}

@@ -227,7 +227,12 @@ def test_gate_on_full_set(request):
     """The CI gate: the whole question set through the real engine, against eval/thresholds.toml.
     The run is kept in test-artifacts/eval/ (git-ignored) so a failure leaves a report to read."""
     _require_ask()
-    engine = request.getfixturevalue("engine")
+    from rag.pipeline import Engine
+
+    plumbing = request.getfixturevalue("engine")
+    # The fitted threshold, not the plumbing tests' one (tests/conftest.py).
+    settings = plumbing.settings.model_copy(update={"refusal_threshold": None})
+    engine = Engine(settings, embedder=plumbing.embedder)
     out = ROOT / "test-artifacts" / "eval"
     thresholds = load_thresholds(DEFAULT_THRESHOLDS)
     metrics = run_eval(engine, load_qa(QA), out_dir=out, progress=False, qa_file=QA, thresholds=thresholds)

@@ -44,6 +44,10 @@ CSS = """
 .rag-refusal-note { margin-top: .35em; font-size: .9em; color: #9a3412; }
 .rag-error { border-left: 4px solid #b91c1c; background: #fef2f2; color: #7f1d1d; padding: .5em .75em; }
 .rag-cursor { opacity: .6; }
+.rag-draft { color: var(--body-text-color-subdued); font-style: italic; }
+.rag-draft-label { font-size: .78em; text-transform: uppercase; letter-spacing: .04em; color: #92400e; margin-bottom: .2em; }
+/* No votes on an unchecked draft: the buttons come back with the checked answer. */
+.message-row:has(.rag-draft) .message-buttons, .message-wrap :has(> .rag-draft-label) ~ .message-buttons { display: none !important; }
 .rag-sources { font-size: .92rem; line-height: 1.45; }
 .rag-sources-empty { color: var(--body-text-color-subdued); }
 .rag-question { font-weight: 600; margin: .2em 0 .5em 0; }

@@ -35,8 +35,10 @@ def user_html(text: str) -> str:
 
 
 def draft_html(text: str) -> str:
-    """A streamed draft: escaped, with a cursor."""
-    return f'<span class="rag-draft">{_multiline(text)}</span><span class="rag-cursor">▍</span>'
+    """A streamed draft: escaped, with a cursor, visibly marked as not yet checked (the checked
+    answer replaces it; no votes on it)."""
+    return (f'<div class="rag-draft-label">Draft, not yet checked against the sources</div>'
+            f'<span class="rag-draft">{_multiline(text)}</span><span class="rag-cursor">▍</span>')
 
 
 def answer_html(answer: Mapping[str, Any], turn: int) -> str:
