@@ -1,0 +1,70 @@
+"""Answer latency on the demo corpus and on the archive benchmark (a benchmark, not a test).
+
+    python -m eval.bench_answer [--archive-index DIR] [--repeats 3]
+
+Every question of a set (its history replayed) goes through `Engine.ask` at the default settings;
+each repeat gives p50/p95 of the total time, and of the total time of the answers that were not
+refused (those run the model). Printed as min / median / max over the repeats, with the CPU's flags.
+The first question of each engine is asked once beforehand, so model loading is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Sequence
+
+from rag.config import load_settings
+from rag.metrics import percentile
+from rag.pipeline import Engine
+
+from eval.bench import machine
+from eval.qa import load_qa
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(engine: Engine, path: Path, repeats: int) -> dict[str, list[float]]:
+    items = load_qa(path)
+    engine.ask(items[0].question)  # load the models and the index
+    out: dict[str, list[float]] = {"p50": [], "p95": [], "answered_p50": [], "ttft_p50": []}
+    for _ in range(repeats):
+        totals, answered, ttft = [], [], []
+        for item in items:
+            a = engine.ask(item.question, item.history)
+            totals.append(a.timings["total_s"])
+            ttft.append(a.timings["ttft_s"])
+            if not a.refused:
+                answered.append(a.timings["total_s"])
+        out["p50"].append(percentile(totals, 50))
+        out["p95"].append(percentile(totals, 95))
+        out["answered_p50"].append(percentile(answered, 50) if answered else float("nan"))
+        out["ttft_p50"].append(percentile(ttft, 50))
+    return out
+
+
+def spread(values: Sequence[float]) -> str:
+    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m eval.bench_answer", description=__doc__.split("\n")[0])
+    ap.add_argument("--archive-index", default=None, help="index of the archive benchmark (eval/archive)")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    runs = [("demo corpus, eval/qa.jsonl", load_settings(), HERE / "qa.jsonl")]
+    if args.archive_index:
+        runs.append(("archive, eval/archive/qa.jsonl", load_settings(index_dir=args.archive_index),
+                     HERE / "archive" / "qa.jsonl"))
+    print("\n".join(machine()))
+    print("\n| corpus | total p50 (s) | total p95 (s) | answered p50 (s) | TTFT p50 (s) |\n|---|---|---|---|---|")
+    for name, settings, path in runs:
+        r = measure(Engine(settings), path, args.repeats)
+        print(f"| {name} | {spread(r['p50'])} | {spread(r['p95'])} | {spread(r['answered_p50'])} | {spread(r['ttft_p50'])} |")
+    print(f"\nmin / median / max over {args.repeats} repeats")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
