@@ -63,6 +63,13 @@ class Question:
     subject: str  # the named thing the question is about, when its parse shows one
     verb: str = ""  # lemma of the verb the question word belongs to ("direct" in "who directed X?")
     arguments: tuple[str, ...] = ()  # folded, stemmed words of that verb's other arguments
+    unit: str = ""  # lemma of what "how many/much" counts ("vote" in "how many votes …?")
+
+    @property
+    def form_noun(self) -> str:
+        """The noun of a "what/which <noun>" form ("element" in "Which chemical element …?")."""
+        word, _, noun = self.form.partition(" ")
+        return noun if word in ("what", "which") else ""
 
     @property
     def typed(self) -> bool:
@@ -76,9 +83,12 @@ def analyse(text: str, parser: Parser | None = None) -> Question:
     numbers = tuple(t.text for t in doc if t.like_num and any(c.isdigit() for c in t.text))
     verbs = tuple(dict.fromkeys(t.lemma_.lower() for t in doc if t.pos_ == "VERB" and t.lemma_.lower() not in _WH))
     verb, arguments = _asked_verb(doc)
+    unit = ""
+    if form in ("how many", "how much"):
+        unit = next((t.lemma_.lower() for t in doc[2:5] if t.pos_ == "NOUN"), "")
     return Question(text=text, form=form, expected=expected, names=names, numbers=numbers,
                     terms=tuple(dict.fromkeys(tokenize(text))), verbs=verbs, subject=_subject(doc, names),
-                    verb=verb, arguments=arguments)
+                    verb=verb, arguments=arguments, unit=unit)
 
 
 def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:  # noqa: ANN001

@@ -34,7 +34,7 @@ FEATURES = (
     "dense", "dense_gap", "dense_title", "dense_title_gap", "lex", "lex_ctx", "lex_gap", "names_sent",
     "names_ctx", "numbers_ctx", "typed", "type_new", "span_close", "new_name", "verb", "no_verb",
     "subject_in_sent", "subject_role", "pronoun_subject", "rank", "first", "short",
-    "verb_found", "verb_slot", "verb_args",
+    "verb_found", "verb_slot", "verb_args", "form_noun", "unslotted", "unit", "unit_missing",
 )
 
 
@@ -165,6 +165,9 @@ def read(question: Question, hits: Sequence[Hit], embedder, parser: Parser,  # n
             "subject_role": float(bool(subj) and _is_subject(doc, subj)),
             "pronoun_subject": float(any(t.dep_ in ("nsubj", "nsubjpass") and t.pos_ == "PRON" for t in doc)),
             **_verb_features(doc, question, q_folded, q_tok),
+            # "Which chemical element …?" – "He also discovered aluminium, a chemical element."
+            "form_noun": float(bool(question.form_noun) and question.form_noun in lemmas),
+            **_unit_features(doc, question, span),
             "rank": 1.0 / c.hit.rank, "first": float(c.index == 0), "short": float(len(doc) < 8),
         }
         p = model.probability(x) if model is not None else float(first[j])
@@ -188,7 +191,7 @@ def _verb_features(doc, question: Question, q_folded: str, q_tok: set[str]) -> d
     """Roles: the sentence uses the asked verb, the asked type stands among that verb's dependents
     (the slot the question word fills), and the question's other arguments stand there too."""
     if not question.verb:
-        return {"verb_found": 0.0, "verb_slot": 0.0, "verb_args": 0.0}
+        return {"verb_found": 0.0, "verb_slot": 0.0, "verb_args": 0.0, "unslotted": 0.0}
     best_slot, best_args, found = 0.0, 0.0, 0.0
     for tok in doc:
         if tok.lemma_.lower() != question.verb or tok.pos_ not in ("VERB", "NOUN", "ADJ"):
@@ -203,7 +206,21 @@ def _verb_features(doc, question: Question, q_folded: str, q_tok: set[str]) -> d
                 if ent.label_ in question.expected and ent.start in inside and not (set(tokenize(ent.text)) & q_tok):
                     slot = 1.0
         best_slot, best_args = max(best_slot, slot), max(best_args, args)
-    return {"verb_found": found, "verb_slot": best_slot, "verb_args": best_args}
+    # A figure of the asked type that is not among the asked verb's dependents answers something else.
+    unslotted = float(question.typed and found == 0.0 or (question.typed and best_slot == 0.0))
+    return {"verb_found": found, "verb_slot": best_slot, "verb_args": best_args, "unslotted": unslotted}
+
+
+def _unit_features(doc, question: Question, span: str) -> dict[str, float]:  # noqa: ANN001
+    """What "how many votes" counts must be what the figure counts: "1,119 votes", not "38.62 percent"."""
+    if not question.unit or not span:
+        return {"unit": 0.0, "unit_missing": 0.0}
+    for ent in doc.ents:
+        if ent.text == span:
+            near = {t.lemma_.lower() for t in doc[ent.start: min(len(doc), ent.end + 3)]} | {ent.root.head.lemma_.lower()}
+            hit = question.unit in near
+            return {"unit": float(hit), "unit_missing": float(not hit)}
+    return {"unit": 0.0, "unit_missing": 1.0}
 
 
 def _new_name(doc, q_tok: set[str]) -> bool:  # noqa: ANN001

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WARRANT = "Which body issued an arrest warrant for Milošević?"
 RIVAL = "Who was Milošević's chief rival in the 2000 Yugoslav presidential race?"
 FOLLOW_UP = "What share of the first-round vote did he get?"
-UNANSWERABLE = "How many votes did Milošević receive in the October 8 runoff?"
+UNANSWERABLE = "What did Putin and Clinton discuss about Chechnya?"
 TOKEN = "mcp-t0ken-for-tests"
 CITATION_KEYS = {"n", "doc_id", "chunk_id", "title", "quote", "start", "end", "url", "date", "publisher"}
 

@@ -13,7 +13,7 @@ MODEL = "newsroom-rag"
 WARRANT = "Which body issued an arrest warrant for Milošević?"
 RIVAL = "Who was Milošević's chief rival in the 2000 Yugoslav presidential race?"
 FOLLOW_UP = "What share of the first-round vote did he get?"
-UNANSWERABLE = "How many votes did Milošević receive in the October 8 runoff?"
+UNANSWERABLE = "What did Putin and Clinton discuss about Chechnya?"
 CITATION_KEYS = {"n", "doc_id", "chunk_id", "title", "quote", "start", "end", "url", "date", "publisher"}
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "widget-t0ken-for-tests"
 WARRANT = "Which body issued an arrest warrant for Milošević?"
-UNANSWERABLE = "How many votes did Milošević receive in the October 8 runoff?"
+UNANSWERABLE = "What did Putin and Clinton discuss about Chechnya?"
 ANSWER_WAIT = 240  # seconds; the first answer may include loading the model
 GZIP_BUDGET = 8_000  # bytes on the wire for widget.js: small enough for an article page
 
