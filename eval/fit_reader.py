@@ -103,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tune = [it for it in load_qa(path) if it.split == "tune"]
         settings = load_settings(index_dir=index) if index else load_settings()
         rows += collect(Engine(settings), tune)
-        used[path.name] = len(tune)
-        print(f"{path.name}: {len(tune)} tune items", file=sys.stderr)
+        name = path.relative_to(HERE.parent).as_posix()
+        used[name] = len(tune)
+        print(f"{name}: {len(tune)} tune items", file=sys.stderr)
     conf, good = out_of_fold(rows)
     good = [g and r["answerable"] for g, r in zip(good, rows)]
     threshold = choose_threshold(conf, good, args.max_wrong)
