@@ -160,10 +160,15 @@ def _closing(stream: Any) -> Iterator[Any]:
 
 
 def _error_text(exc: Exception) -> str:
-    from rag.errors import RagError
+    from .api import public_error
 
-    # The engine's own errors explain themselves; anything else stays in the server log.
-    return str(exc) if isinstance(exc, RagError) else "internal error while answering; see the server log"
+    # Readers get a plain sentence; paths and repair commands stay in the server log.
+    return public_error(exc)
+
+
+def _clean(question: Any) -> str:
+    # Lone surrogates (from a crafted request) are no text: drop them rather than fail later.
+    return str(question or "").encode("utf-8", "ignore").decode("utf-8").strip()
 
 
 def _new_session() -> dict[str, Any]:
@@ -207,7 +212,7 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
     default_k = max(1, min(20, int(settings.top_k)))
 
     def respond(question: str, session: dict[str, Any], k: Any, mode: Any) -> Iterator[tuple]:
-        question = (question or "").strip()
+        question = _clean(question)
         session = session or _new_session()
         turns = session["turns"]
         if not question:
@@ -246,14 +251,18 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
 
     def ask(question: str, k: float, mode: str, session: dict[str, Any]) -> tuple[dict[str, Any], dict]:
         """Answer a question in this session's conversation; returns the answer JSON with the history."""
-        question = (question or "").strip()
+        question = _clean(question)
         session = session or _new_session()
         if not question:
             raise gr.Error("question must not be empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise gr.Error(f"question is too long ({len(question)} characters; the limit is {MAX_QUESTION_CHARS})")
         k, mode = _options(k, mode, settings)
-        answer = engine.ask(question, _history(session), k=k, mode=mode).to_json()
+        try:
+            answer = engine.ask(question, _history(session), k=k, mode=mode).to_json()
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            raise gr.Error(_error_text(exc)) from exc
         session = _record(session, question, answer)
         result = dict(answer)
         result["history"] = [{"question": t["question"], "answer": t["answer"].get("answer", "")}

@@ -32,7 +32,9 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
-from . import api, chat  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+
+from . import api, chat, edges  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,9 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     """The FastAPI app: JSON API, embed demo and the Gradio chat mounted at /chat."""
     app = FastAPI(title="Newsroom RAG", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.add_exception_handler(RequestValidationError, api.validation_error_handler)
-    app.include_router(api.make_router(engine))
+    app.add_exception_handler(StarletteHTTPException, api.http_error_handler)
+    app.include_router(api.make_router(engine, settings))
+    edges.redact_access_log()
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -214,6 +218,7 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     # carry CORS headers (for allowed origins) and preflights are answered before auth.
     app.add_middleware(TokenAuth, token=settings.api_token or None)
     app.add_middleware(CORSPolicy, allowed=list(settings.cors_origins))
+    app.add_middleware(edges.BodyLimit, limit=settings.max_body_bytes)
 
     blocks = chat.build_chat(engine, settings)
     blocks.queue(default_concurrency_limit=4)
