@@ -29,7 +29,7 @@ class Ticket:
     future: Future | None = None
 
     def position(self) -> int:
-        """1 for the next to start, 2 after it, ...; 0 once a worker is answering it."""
+        """0 when answering or about to start; n when n requests must start before it can."""
         return self.pool._position(self)
 
     def remaining(self) -> float:
@@ -105,11 +105,13 @@ class AnswerPool:
 
     # -- tickets -----------------------------------------------------------------------------
     def _position(self, ticket: Ticket) -> int:
+        # Requests ahead in line beyond the free workers; 0: answering, or about to start.
         with self._lock:
             try:
-                return self._waiting.index(ticket) + 1
+                ahead = self._waiting.index(ticket)
             except ValueError:
                 return 0
+            return max(0, ahead + 1 - (self.workers - self._running))
 
     def _leave(self, ticket: Ticket) -> None:
         with self._lock:
