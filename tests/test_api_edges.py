@@ -148,3 +148,13 @@ def test_a_full_queue_sheds_with_503_and_health_stays_answered(engine, tmp_path)
         events = _events(text)
         assert events[0][0] == "queued" and "position" in json.loads(events[0][1])
         assert events[-1][0] == "answer"
+
+
+def test_api_docs_load_without_a_cdn(http):
+    page = http.get("/api/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text.replace("https://swagger.io", "")
+    for asset in ("/api/docs-assets/swagger-ui-bundle.js", "/api/docs-assets/swagger-ui.css"):
+        assert asset in page.text
+        r = http.get(asset)
+        assert r.status_code == 200 and len(r.content) > 100_000

@@ -74,6 +74,85 @@ class AskRequest(BaseModel):
         return [Turn(t.question, t.answer) for t in self.history]
 
 
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+
+
+class HitOut(BaseModel):
+    rank: int
+    score: float
+    doc_id: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    text: str
+    metadata: dict[str, Any]
+
+
+class AnswerOut(BaseModel):
+    """What /api/ask returns (and the `answer` event of the stream carries): Answer.to_json()."""
+
+    question: str
+    standalone_question: str
+    answer: str
+    refused: bool
+    citations: list[CitationOut]
+    hits: list[HitOut]
+    timings: dict[str, float]
+
+
+class ErrorOut(BaseModel):
+    """Every error: `message` is for people; `detail` is FastAPI's usual field (a list for 422)."""
+
+    message: str
+    detail: Any = None
+    retry_after: int | None = None
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["ok", "starting", "error"]
+    message: str | None = None
+    documents: int | None = None
+    chunks: int | None = None
+    embedder: str | None = None
+    generator: str | None = None
+    index: str | None = None
+    queue: dict[str, int] | None = None
+
+
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+_ERRORS = {
+    400: {"model": ErrorOut, "description": "unparsable body (not UTF-8 JSON, nested too deep)"},
+    413: {"model": ErrorOut, "description": "body larger than RAG_MAX_BODY_BYTES"},
+    422: {"model": ErrorOut, "description": "invalid request: `message` says which field and why"},
+    503: {"model": ErrorOut, "description": "busy (with Retry-After), timed out, or the archive/model is unavailable"},
+}
+
+
+# The stream's errors come before any event, as JSON (the 200 answer is the event stream).
+_STREAM_ERRORS = {code: {"description": r["description"],
+                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+                  for code, r in _ERRORS.items()}
+
+
+# One event of the stream (OpenAPI 3.1: a text/event-stream schema describes each event).
+_SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["queued", "heartbeat", "token", "answer", "error"]},
+    "data": {"type": "string", "description": "JSON: {position}, {}, a draft string, AnswerOut, ErrorOut"}}}
+
+
 def _error_status(exc: Exception) -> int:
     from rag.errors import ConfigError, IndexError_, ModelError
 
@@ -197,7 +276,7 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
                     close()
         return work
 
-    @router.post("/ask", responses={503: {"description": "busy (Retry-After) or the archive is unavailable"}})
+    @router.post("/ask", response_model=AnswerOut, responses=_ERRORS)
     async def ask(req: AskRequest) -> JSONResponse:
         """Answer a question; returns Answer.to_json()."""
         ticket = pool.admit()
@@ -221,7 +300,9 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
             return JSONResponse({"message": "the engine produced no answer", "detail": "no answer"}, status_code=500)
         return JSONResponse(public_answer(answer.to_json()))
 
-    @router.post("/ask/stream", responses={503: {"description": "busy (Retry-After)"}})
+    @router.post("/ask/stream", response_class=EventStream, responses={
+        200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}, "description": "server-sent events"},
+        **_STREAM_ERRORS})
     async def ask_stream(req: AskRequest) -> Any:
         """Server-sent events: `queued` at once ({"position": n}, again while waiting), `heartbeat`
         every few seconds when nothing else was sent, `token` events with draft text (JSON strings),
@@ -287,9 +368,9 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
                 ticket.cancel()  # the client left or the answer is out: free the worker
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return EventStream(events(), media_type="text/event-stream", headers=headers)
 
-    @router.get("/health")
+    @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
     async def health() -> JSONResponse:
         """Index size and model ids; answered at once, also while every answer worker is busy."""
         pending = health_state["pending"]

@@ -192,9 +192,29 @@ def _gradio_js() -> str:
         return f'import("https://gradio.s3-us-west-2.amazonaws.com/{gr.__version__}/gradio.js");\n'
 
 
+def _api_docs(app: FastAPI) -> None:
+    """/api/docs with Swagger UI served from this server (the files in fastapi-offline), never a CDN."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        log.warning("fastapi-offline is not installed: no /api/docs page (the schema is at /api/openapi.json)")
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    static = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount("/api/docs-assets", StaticFiles(directory=static), name="api-docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Newsroom RAG API",
+                                   swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/api/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/api/docs-assets/favicon.png")
+
+
 def create_app(engine: Any, settings: Any) -> FastAPI:
     """The FastAPI app: JSON API, embed demo and the Gradio chat mounted at /chat."""
-    app = FastAPI(title="Newsroom RAG", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(title="Newsroom RAG", docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.add_exception_handler(RequestValidationError, api.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, api.http_error_handler)
     app.include_router(api.make_router(engine, settings))
@@ -208,6 +228,7 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     def gradio_js() -> PlainTextResponse:
         return PlainTextResponse(_gradio_js(), media_type="text/javascript")
 
+    _api_docs(app)
     app.mount(EMBED_PATH, StaticFiles(directory=EMBED_DIR, html=True), name="embed")
     # The web component loaded from /chat/gradio.js preloads its stylesheet from /assets/ at the root.
     assets = Path(gr.__file__).resolve().parent / "templates" / "frontend" / "assets"
