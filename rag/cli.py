@@ -102,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--index", type=Path)
     serve.set_defaults(func=_cmd_serve)
 
+    et = sub.add_parser("embed-token", help="mint a short-lived token for embedding the chat on a page")
+    et.add_argument("--origin", required=True, help="the host page's origin, e.g. https://www.example.org")
+    et.add_argument("--ttl", type=int, help="seconds the token may be used to open the page (default 600)")
+    et.set_defaults(func=_cmd_embed_token)
+
     sub.add_parser("eval", help="run the evaluation set and write a report (rag eval --help)")
     sub.add_parser("bench", help="run the speed benchmark suite (rag bench --help)")
     return p
@@ -259,6 +264,26 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         print("\n")
         _print_answer(final)
         history.append(Turn(question, final.text))
+
+
+def _cmd_embed_token(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .errors import ConfigError
+
+    settings = load_settings()
+    from ui.embedauth import EmbedTokenError, mint_embed_token, normalise_origin, signing_key
+
+    key = signing_key(settings)
+    if key is None:
+        raise ConfigError("embed tokens need RAG_API_TOKEN (or RAG_EMBED_SECRET) set, as on the server")
+    try:
+        origin = normalise_origin(args.origin)
+    except EmbedTokenError as exc:
+        raise ConfigError(f"--origin: {exc}") from exc
+    if origin not in {o.rstrip("/").lower() for o in settings.cors_origins}:
+        raise ConfigError(f"{origin} is not in RAG_CORS_ORIGINS, so the server would refuse the token")
+    print(mint_embed_token(key, origin, args.ttl or settings.embed_token_ttl_s))
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

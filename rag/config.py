@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=1, le=65535)
     cors_origins: list[str] = []
     api_token: str | None = None
+    # Embed tokens (ui/embedauth.py): signed with this key (default: one derived from api_token),
+    # valid this long for opening the page; the session cookie they become lasts embed_session_ttl_s.
+    embed_secret: str | None = None
+    embed_token_ttl_s: int = Field(600, ge=10, le=7 * 86400)
+    embed_session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400)
     feedback_log: Path = Path(".rag/feedback.jsonl")
     # Requests with a larger body get 413 before it is read (the biggest valid /api/ask is ~250 kB).
     max_body_bytes: int = Field(1_048_576, ge=1024)

@@ -88,3 +88,37 @@ def redact_access_log() -> None:
     logger = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactQuery) for f in logger.filters):
         logger.addFilter(RedactQuery())
+
+
+class SecurityHeaders:
+    """Headers every response gets: who may frame the pages, no MIME sniffing, no URL in Referer.
+
+    The CSP is what Gradio's frontend needs (its inline bootstrap script and styles, data: and
+    blob: images, fetches and websockets to this server) and nothing else."""
+
+    def __init__(self, app: Any, frame_origins: list[str]) -> None:
+        self.app = app
+        ancestors = " ".join(["'self'", *(o.rstrip("/") for o in frame_origins)])
+        csp = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob: data:; "
+               "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+               f"form-action 'self'; frame-ancestors {ancestors}")
+        self.headers = [(b"content-security-policy", csp.encode("latin-1")),
+                        (b"x-content-type-options", b"nosniff"),
+                        (b"referrer-policy", b"same-origin")]
+        if not frame_origins:
+            self.headers.append((b"x-frame-options", b"SAMEORIGIN"))  # for browsers without CSP 3
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                names = {h.lower() for h, _ in self.headers}
+                message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names] + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
