@@ -99,7 +99,8 @@ class SecurityHeaders:
     def __init__(self, app: Any, frame_origins: list[str]) -> None:
         self.app = app
         ancestors = " ".join(["'self'", *(o.rstrip("/") for o in frame_origins)])
-        csp = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        # 'unsafe-eval': Gradio 6's gr.HTML evaluates its templates as JavaScript ("Error rendering HTML" without it).
+        csp = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
                "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' blob: data:; "
                "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
                f"form-action 'self'; frame-ancestors {ancestors}")
