@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     embed_token_ttl_s: int = Field(600, ge=10, le=7 * 86400)
     embed_session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400)
     feedback_log: Path = Path(".rag/feedback.jsonl")
+    # Example questions on the chat page (ui/chat.py choose_examples): this list, else answerable
+    # items of this evaluation set (default: <corpus_dir>/qa.jsonl, else eval/qa.jsonl) that fit the
+    # served archive; either way only those the engine answers correctly.
+    example_questions: list[str] = []
+    examples_qa: Path | None = None
     # Requests with a larger body get 413 before it is read (the biggest valid /api/ask is ~250 kB).
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # Admission control (ui/admission.py): answers run on this many workers, at most this many more
