@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import store
+from .embedcache import EmbedCache
 from .chunking import ChunkingSettings, chunk_document
 from .embedding import Embedder
 from .errors import IndexError_, IngestError
@@ -34,6 +36,7 @@ class IngestReport:
     kept_not_given: int = 0  # in the index, not in the given paths, kept (no --prune)
     chunks: int = 0
     embedded_chunks: int = 0
+    cached_chunks: int = 0  # new chunks whose vectors came from the on-disk cache
     problems: list[Problem] = field(default_factory=list)
     unsupported: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -45,7 +48,8 @@ class IngestReport:
         text = (
             f"{self.documents} documents ({self.added} added, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.removed} removed{kept}), {self.chunks} chunks "
-            f"({self.embedded_chunks} embedded), {len(self.problems)} skipped, {self.seconds:.1f}s"
+            f"({self.embedded_chunks} embedded{f', {self.cached_chunks} from cache' if self.cached_chunks else ''}), "
+            f"{len(self.problems)} skipped, {self.seconds:.1f}s"
         )
         if self.unsupported:
             kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(self.unsupported.items()))
@@ -87,6 +91,7 @@ def ingest(
     max_prune_share: float = DEFAULT_MAX_PRUNE_SHARE,
     keep_snapshots: int = store.DEFAULT_KEEP,
     notify: Callable[[str], None] | None = None,
+    use_cache: bool = True,
 ) -> IngestReport:
     """Add or update the documents found in `paths` in the index at `index_dir`.
 
@@ -95,10 +100,15 @@ def ingest(
     empty an archive). A rebuild re-embeds from the paths alone and so obeys the same rule. Texts
     unchanged keep their vectors; a document whose file now fails to load keeps its previous
     version. Paths with no loadable article raise NothingToIngest and change nothing.
-    `notify` hears what will be removed before the new snapshot is switched in.
+    `notify` hears what will be removed before the new snapshot is switched in. New chunks are
+    embedded in batches that go to the on-disk cache (rag/embedcache.py) at once, so a rerun after
+    a crash embeds only what the crashed run had not.
     """
     t0 = time.perf_counter()
     report = IngestReport()
+    paths = list(paths)
+    if progress:  # the first line comes at once, before any file is read
+        print(f"reading {', '.join(map(str, paths))} ...", file=sys.stderr, flush=True)
     loaded = load_paths(paths)
     report.problems = loaded.problems
     report.unsupported = dict(loaded.unsupported)
@@ -124,7 +134,12 @@ def ingest(
     to_embed: list[Chunk] = []
 
     t = time.perf_counter()
-    for doc in loaded.documents:
+    docs = loaded.documents
+    if progress:
+        from tqdm import tqdm
+
+        docs = tqdm(docs, desc="chunking", unit="doc", mininterval=0.5)
+    for doc in docs:
         digest = content_hash(doc)
         prev = old.documents.get(doc.doc_id) if old else None
         if prev and prev["hash"] == digest:
@@ -168,9 +183,9 @@ def ingest(
         notify(f"removing {len(dropped)} of {len(old_documents)} documents that are not in the given paths")
 
     t = time.perf_counter()
-    fresh = embedder.embed([c.text for c in to_embed], progress=progress) if to_embed else None
+    cache = EmbedCache(index_dir, embedder.id, embedder.dimension) if use_cache else None
+    fresh = _embed(to_embed, embedder, cache, report, progress) if to_embed else None
     report.stage_seconds["embed"] = time.perf_counter() - t
-    report.embedded_chunks = len(to_embed)
 
     dim = embedder.dimension
     matrix = _assemble(vectors, fresh, len(chunks), dim)
@@ -182,12 +197,51 @@ def ingest(
     manifest["counts"] = {"documents": len(documents), "chunks": len(chunks)}
     path = store.save(index_dir, store.Snapshot(manifest, chunks, matrix, dense, lexical), keep=keep_snapshots)
     report.stage_seconds["index"] = time.perf_counter() - t
+    if cache is not None:  # the live snapshot holds these vectors now; the cache keeps only its own
+        cache.keep_only(c.text for c in chunks)
+        cache.close()
 
     report.documents = len(documents)
     report.chunks = len(chunks)
     report.index_path = str(path)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+EMBED_BATCH = 256  # chunks embedded and committed to the cache at a time
+
+
+def _embed(chunks: list[Chunk], embedder: Embedder, cache: EmbedCache | None, report: IngestReport,
+           progress: bool) -> np.ndarray:
+    texts = [c.text for c in chunks]
+    out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    missing = list(range(len(texts)))
+    if cache is not None:
+        missing = []
+        for i, vec in enumerate(cache.get_many(texts)):
+            if vec is None:
+                missing.append(i)
+            else:
+                out[i] = vec
+    report.embedded_chunks = len(missing)
+    report.cached_chunks = len(texts) - len(missing)
+    bar = None
+    if progress and missing:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(missing), desc="embedding", unit="chunk", initial=0)
+    for start in range(0, len(missing), EMBED_BATCH):
+        rows = missing[start:start + EMBED_BATCH]
+        batch = [texts[i] for i in rows]
+        vectors = embedder.embed(batch)
+        out[rows] = vectors
+        if cache is not None:
+            cache.put_many(batch, vectors)
+        if bar is not None:
+            bar.update(len(rows))
+    if bar is not None:
+        bar.close()
+    return out
 
 
 def _previous_documents(index_dir: Path) -> dict[str, dict]:
