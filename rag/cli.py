@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="build or update the index from article files")
     ing.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus folder)")
     ing.add_argument("--index", type=Path, help="index folder (default: .rag/index)")
-    ing.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    ing.add_argument("--rebuild", action="store_true", help="rebuild the index from the given paths alone (unchanged chunk texts take their vectors from the embedding cache)")
     ing.add_argument("--prune", action="store_true",
                      help="also remove indexed documents that are not in the given paths")
     ing.add_argument("--force", action="store_true",

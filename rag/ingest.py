@@ -245,13 +245,21 @@ def _embed(chunks: list[Chunk], embedder: Embedder, cache: EmbedCache | None, re
 
 
 def _previous_documents(index_dir: Path) -> dict[str, dict]:
-    """The live index's document list for a rebuild's removal check; none if it cannot be read
-    (a rebuild is how a broken index is repaired, so it must not need the old one)."""
+    """The live index's document list for a rebuild's removal check. When CURRENT is unreadable, the
+    newest snapshot that has a readable manifest stands in; none at all if nothing can be read (a
+    rebuild is how a broken index is repaired, so it must not need the old one)."""
     try:
         path = store.current_path(index_dir)
         return store.read_manifest(path).get("documents", {}) if path else {}
     except IndexError_:
-        return {}
+        pass
+    for snap in reversed(store.list_snapshots(index_dir)):
+        if snap.problem is None:
+            try:
+                return store.read_manifest(index_dir / snap.name).get("documents", {})
+            except IndexError_:
+                continue
+    return {}
 
 
 def _check_removal(dropped: list[str], old_documents: dict, report: IngestReport, *, prune: bool, force: bool,

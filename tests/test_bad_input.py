@@ -118,3 +118,18 @@ def test_corrupt_index_files_are_named_and_rebuild_repairs_them(index_dir, embed
     report = ingest([CORPUS], index_dir=index_dir, embedder=embedder, rebuild=True)
     assert report.documents == 2
     assert len(store.load(index_dir).chunks) == report.chunks
+
+
+def test_rebuild_over_a_garbage_current_still_guards_the_newest_snapshots_documents(tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    ingest([CORPUS], index_dir=index_dir, embedder=embedder)
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "extra.txt").write_text("An extra article.", encoding="utf-8")
+    ingest([one], index_dir=index_dir, embedder=embedder)
+    _corrupt_current(index_dir)
+    from rag.ingest import PruneRefused
+
+    with pytest.raises(PruneRefused, match="drop 1 of 3"):
+        ingest([CORPUS], index_dir=index_dir, embedder=embedder, rebuild=True)
+    assert ingest([CORPUS, one], index_dir=index_dir, embedder=embedder, rebuild=True).documents == 3
