@@ -282,7 +282,8 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     app.add_middleware(edges.SecurityHeaders, frame_origins=list(settings.cors_origins))
 
     blocks = chat.build_chat(engine, settings)
-    blocks.queue(default_concurrency_limit=4)
+    # The chat page sheds load like the API: at most answer_queue_size waiting, then "queue full".
+    blocks.queue(default_concurrency_limit=4, max_size=settings.answer_queue_size or None)
     gr.mount_gradio_app(
         app, blocks, path=CHAT_PATH, server_name=settings.host, server_port=settings.port,
         footer_links=["api"], run_history=False, ssr_mode=False, show_error=True, mcp_server=False,
