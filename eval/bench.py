@@ -87,6 +87,7 @@ def machine() -> list[str]:
 
 def bench_ingest(repeats: int, n_docs: int, work: Path) -> Table:
     from rag.config import load_settings
+    from rag import embedcache
     from rag.pipeline import Engine
 
     t = time.perf_counter()
@@ -97,7 +98,7 @@ def bench_ingest(repeats: int, n_docs: int, work: Path) -> Table:
     runs = []
     for _ in range(repeats):
         # Every repeat embeds from scratch: the on-disk embedding cache would serve the vectors.
-        (work / "ingest-index" / "embed-cache.sqlite").unlink(missing_ok=True)
+        embedcache.remove(work / "ingest-index")
         t = time.perf_counter()
         report = eng.ingest([path], rebuild=True)
         runs.append((time.perf_counter() - t, report))

@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 FILE = "embed-cache.sqlite"
 
 
+def remove(index_dir: Path) -> None:
+    """Delete the cache (and SQLite's write-ahead files beside it)."""
+    for suffix in ("", "-wal", "-shm"):
+        (index_dir / (FILE + suffix)).unlink(missing_ok=True)
+
+
 def key(embedder_id: str, text: str) -> bytes:
     return hashlib.sha256(embedder_id.encode() + b"\0" + text.encode("utf-8", "surrogatepass")).digest()
 
@@ -35,7 +41,7 @@ class EmbedCache:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
             log.warning("embedding cache %s is unreadable (%s); starting a new one", self.path, exc)
-            self.path.unlink(missing_ok=True)
+            remove(index_dir)
             self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
