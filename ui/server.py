@@ -5,7 +5,8 @@
     /chat/gradio.js  the installed Gradio's web-component script, for <gradio-app src=".../chat/">
     /assets/     Gradio's static frontend files (the web component preloads its CSS from here)
     /embed/      a demo newsroom article page with the chat in a sidebar (ui/embed/index.html)
-    /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py)
+    /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py; admission control: ui/admission.py)
+    /api/docs, /api/docs-assets/   Swagger UI served from local files (fastapi-offline)
 
 When settings.api_token is set, /api/* needs `Authorization: Bearer <token>`; the chat and embed
 pages accept that header or a session cookie from a short-lived embed token (`?embed=<token>`,
