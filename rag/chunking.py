@@ -82,6 +82,8 @@ def _add(spans: list[tuple[int, int]], body: str, base: int, start: int, end: in
         spans.append((base + start + lead, base + end - trail))
 
 
+_COUNT_BATCH = 2048  # sentences tokenised per call
+
 TokenCounter = Callable[[Sequence[str]], list[int]]
 TokenOffsets = Callable[[str], list[tuple[int, int]]]
 
@@ -128,7 +130,10 @@ def _units(
 ) -> list[tuple[int, int, int]]:
     """Sentences as (start, end, tokens); a sentence over max_tokens becomes several pieces."""
     spans = split_sentences(text)
-    counts = count_tokens([text[s:e] for s, e in spans])
+    # In slices: tokenising every sentence of a 50 MB file at once held gigabytes of encodings.
+    counts: list[int] = []
+    for i in range(0, len(spans), _COUNT_BATCH):
+        counts.extend(count_tokens([text[s:e] for s, e in spans[i:i + _COUNT_BATCH]]))
     units: list[tuple[int, int, int]] = []
     for (s, e), n in zip(spans, counts):
         if n <= max_tokens:

@@ -52,9 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="build or update the index from article files")
     ing.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus folder)")
     ing.add_argument("--index", type=Path, help="index folder (default: .rag/index)")
-    ing.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    ing.add_argument("--rebuild", action="store_true", help="rebuild the index from the given paths alone (unchanged chunk texts take their vectors from the embedding cache)")
+    ing.add_argument("--prune", action="store_true",
+                     help="also remove indexed documents that are not in the given paths")
+    ing.add_argument("--force", action="store_true",
+                     help="let --prune remove more than RAG_PRUNE_MAX_SHARE of the index")
     ing.add_argument("--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=_cmd_ingest)
+
+    idx = sub.add_parser("index", help="list the kept index snapshots or roll back to one")
+    idx_sub = idx.add_subparsers(title="index commands")
+    lst = idx_sub.add_parser("list", help="show the snapshots on disk (the live one is marked *)")
+    lst.add_argument("--index", type=Path)
+    lst.set_defaults(func=_cmd_index_list)
+    rb = idx_sub.add_parser("rollback", help="make an earlier snapshot live (default: the one before)")
+    rb.add_argument("snapshot", nargs="?", help="snapshot name from `rag index list`")
+    rb.add_argument("--index", type=Path)
+    rb.set_defaults(func=_cmd_index_rollback)
 
     se = sub.add_parser("search", help="show the passages retrieved for a query")
     se.add_argument("query")
@@ -96,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     mcp.add_argument("--path", default="/mcp", help="HTTP only: the endpoint path (default /mcp)")
     mcp.add_argument("--index", type=Path)
     mcp.set_defaults(func=_cmd_mcp)
+    et = sub.add_parser("embed-token", help="mint a short-lived token for embedding the chat on a page")
+    et.add_argument("--origin", required=True, help="the host page's origin, e.g. https://www.example.org")
+    et.add_argument("--ttl", type=int, help="seconds the token may be used to open the page (default 600)")
+    et.set_defaults(func=_cmd_embed_token)
 
     sub.add_parser("eval", help="run the evaluation set and write a report (rag eval --help)")
     sub.add_parser("bench", help="run the speed benchmark suite (rag bench --help)")
@@ -103,12 +121,53 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .ingest import NothingToIngest, PruneRefused, ingest
+
+    settings = load_settings(index_dir=args.index)
     engine = _engine(args)
-    report = engine.ingest(args.paths or None, rebuild=args.rebuild, progress=not args.quiet)
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        report = ingest(args.paths or [settings.corpus_dir], index_dir=engine.index_dir, embedder=engine.embedder,
+                        chunking=engine.chunking, params=engine.index_params, rebuild=args.rebuild,
+                        progress=not args.quiet, prune=args.prune, force=args.force,
+                        max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
+                        notify=say)
+    except (NothingToIngest, PruneRefused) as exc:
+        for problem in exc.report.problems:
+            say(f"skipped {problem}")
+        raise
     for problem in report.problems:
-        print(f"skipped {problem}", file=sys.stderr)
+        say(f"skipped {problem}")
     print(f"ingested {report.summary()}")
+    if report.kept_not_given:
+        print(f"kept {report.kept_not_given} indexed documents that are not in the given paths (--prune removes them)")
     print(f"index: {report.index_path}")
+    return 0
+
+
+def _cmd_index_list(args: argparse.Namespace) -> int:
+    from . import store
+    from .config import load_settings
+
+    index_dir = Path(load_settings(index_dir=args.index).index_dir)
+    snaps = store.list_snapshots(index_dir)
+    if not snaps:
+        print(f"no snapshots in {index_dir}; build one with `rag ingest`")
+        return 1
+    for s in snaps:
+        counts = f"{s.documents} documents, {s.chunks} chunks" if s.problem is None else f"unusable: {s.problem}"
+        print(f"{'*' if s.live else ' '} {s.name}  {s.created:20}  {counts}")
+    return 0
+
+
+def _cmd_index_rollback(args: argparse.Namespace) -> int:
+    from . import store
+    from .config import load_settings
+
+    index_dir = Path(load_settings(index_dir=args.index).index_dir)
+    name = store.rollback(index_dir, args.snapshot)
+    print(f"live snapshot: {name} (a running server picks it up on restart)")
     return 0
 
 
@@ -213,6 +272,26 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         print("\n")
         _print_answer(final)
         history.append(Turn(question, final.text))
+
+
+def _cmd_embed_token(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .errors import ConfigError
+
+    settings = load_settings()
+    from ui.embedauth import EmbedTokenError, mint_embed_token, normalise_origin, signing_key
+
+    key = signing_key(settings)
+    if key is None:
+        raise ConfigError("embed tokens need RAG_API_TOKEN (or RAG_EMBED_SECRET) set, as on the server")
+    try:
+        origin = normalise_origin(args.origin)
+    except EmbedTokenError as exc:
+        raise ConfigError(f"--origin: {exc}") from exc
+    if origin not in {o.rstrip("/").lower() for o in settings.cors_origins}:
+        raise ConfigError(f"{origin} is not in RAG_CORS_ORIGINS, so the server would refuse the token")
+    print(mint_embed_token(key, origin, args.ttl or settings.embed_token_ttl_s))
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

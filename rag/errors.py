@@ -13,6 +13,10 @@ class LoadError(RagError):
     """A source file cannot be read as an article (the message names the file and line)."""
 
 
+class IngestError(RagError):
+    """An ingest refused to run: nothing usable to add, or it would remove too much."""
+
+
 class IndexError_(RagError):
     """The index on disk is missing, corrupt, or was built with other settings."""
 

@@ -36,22 +36,46 @@ class Problem:
 class LoadResult:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Files found in folders but not of a type the loader reads, by suffix (".pdf": 3).
+    unsupported: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unsupported_count(self) -> int:
+        return sum(self.unsupported.values())
 
 
 def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     result = LoadResult()
-    files: list[Path] = []
+    files: list[tuple[Path, str]] = []  # (file, the name it is shown under in hits' metadata)
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise LoadError(f"no such file or directory: {path}")
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.relative_to(path))))
+            for p in sorted(q for q in path.rglob("*") if q.is_file()):
+                rel = p.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts) or p.name == SIDECAR:
+                    continue
+                if p.suffix.lower() not in SUFFIXES:
+                    key = p.suffix.lower() or "(no suffix)"
+                    result.unsupported[key] = result.unsupported.get(key, 0) + 1
+                    continue
+                files.append((p, _public_name(path, p)))
         else:
-            files.append(path)
+            files.append((path, _public_name(path.parent, path)))
     seen: dict[str, str] = {}
-    for file in files:
-        for item in _load_file(file):
+    bad_sidecars: set[Path] = set()
+    for file, public in files:
+        try:
+            items = _load_file(file, public)
+        except SidecarError as exc:
+            if exc.path not in bad_sidecars:
+                bad_sidecars.add(exc.path)
+                result.problems.append(Problem(str(exc.path), exc.detail, exc.line))
+            # Loading it without its metadata would silently drop its title and dates: skip it instead.
+            result.problems.append(Problem(str(file), f"skipped: its metadata file {exc.path} is invalid"))
+            continue
+        for item in items:
             if isinstance(item, Problem):
                 result.problems.append(item)
             elif item.doc_id in seen:
@@ -64,14 +88,24 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     return result
 
 
-def _wanted(relative: Path) -> bool:
-    """Hidden files and folders inside the given folder are skipped; the folder itself may be under
-    a dotted one (`.rag/archive/corpus`)."""
-    return relative.suffix.lower() in SUFFIXES and not any(p.startswith(".") for p in relative.parts)
+def _public_name(root: Path, file: Path) -> str:
+    """A file's name as readers may see it: relative to the folder given (never an absolute server path)."""
+    try:
+        rel = file.resolve().relative_to(root.resolve().parent)
+    except ValueError:
+        rel = Path(file.name)
+    return rel.as_posix()
 
 
-def _load_file(path: Path) -> list[Document | Problem]:
+class SidecarError(LoadError):
+    def __init__(self, path: Path, detail: str, line: int | None = None) -> None:
+        super().__init__(f"{path}{f':{line}' if line else ''}: {detail}")
+        self.path, self.detail, self.line = path, detail, line
+
+
+def _load_file(path: Path, public: str | None = None) -> list[Document | Problem]:
     src = str(path)
+    public = public or path.name
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         return [Problem(src, f"unsupported file type {suffix or '(none)'}; expected one of {', '.join(SUFFIXES)}")]
@@ -89,18 +123,21 @@ def _load_file(path: Path) -> list[Document | Problem]:
         return [Problem(src, f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}")]
     meta = _sidecar(path.parent).get(path.name, {})
     if suffix == ".jsonl":
-        return list(_jsonl(text, src, meta))
+        return list(_jsonl(text, src, meta, public))
     if suffix in (".html", ".htm"):
         fields = _html(text)
     elif suffix in (".md", ".markdown"):
-        fields = _markdown(text)
+        try:
+            fields = _markdown(text)
+        except FrontMatterError as exc:
+            return [Problem(src, str(exc), exc.line)]
     else:
         fields = {"text": text}
     fields.update(meta)
-    return [_document(path.stem, fields, src)]
+    return [_document(path.stem, fields, src, public)]
 
 
-def _document(default_id: str, fields: Mapping[str, Any], source: str) -> Document | Problem:
+def _document(default_id: str, fields: Mapping[str, Any], source: str, public: str = "") -> Document | Problem:
     fields = dict(fields)
     body = clean_text(str(fields.pop("text", "")))
     if not body.strip():
@@ -108,7 +145,7 @@ def _document(default_id: str, fields: Mapping[str, Any], source: str) -> Docume
     doc_id = str(fields.pop("id", "") or default_id)
     title = str(fields.pop("title", "") or "").strip() or _first_line(body)
     meta = {k: v for k, v in fields.items() if v not in (None, "")}
-    meta["source"] = source
+    meta["source"] = public or Path(source).name
     return Document(doc_id=doc_id, text=body, title=title, source=source, metadata=meta)
 
 
@@ -131,14 +168,22 @@ def _sidecar(folder: Path) -> dict[str, dict[str, Any]]:
         return cached[1]
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise LoadError(f"{path}: invalid TOML: {exc}") from exc
-    data = {name: dict(v) for name, v in table.items() if isinstance(v, dict)}
+    except UnicodeDecodeError as exc:
+        raise SidecarError(path, f"not UTF-8 at offset {exc.start}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"at line (\d+)", str(exc))
+        raise SidecarError(path, f"invalid TOML: {exc}", int(line.group(1)) if line else None) from exc
+    except OSError as exc:
+        raise SidecarError(path, f"cannot read: {exc.strerror}") from exc
+    bad = [name for name, v in table.items() if not isinstance(v, dict)]
+    if bad:
+        raise SidecarError(path, f"{bad[0]!r} must be a table ([\"{bad[0]}\"] with key = value lines under it)")
+    data = {name: dict(v) for name, v in table.items()}
     _SIDECAR_CACHE[path] = (mtime, data)
     return data
 
 
-def _jsonl(text: str, src: str, meta: Mapping[str, Any]) -> Iterable[Document | Problem]:
+def _jsonl(text: str, src: str, meta: Mapping[str, Any], public: str = "") -> Iterable[Document | Problem]:
     stem = Path(src).stem
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -157,8 +202,14 @@ def _jsonl(text: str, src: str, meta: Mapping[str, Any]) -> Iterable[Document | 
             continue
         fields = {**meta, **obj}
         fields.setdefault("id", f"{stem}-{lineno}")
-        doc = _document(str(fields["id"]), fields, f"{src}:{lineno}")
+        doc = _document(str(fields["id"]), fields, f"{src}:{lineno}", f"{public}:{lineno}")
         yield Problem(src, doc.message, lineno) if isinstance(doc, Problem) else doc
+
+
+class FrontMatterError(LoadError):
+    def __init__(self, detail: str, line: int | None) -> None:
+        super().__init__(detail)
+        self.line = line
 
 
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
@@ -173,7 +224,13 @@ def _markdown(text: str) -> dict[str, Any]:
         try:
             front = yaml.safe_load(m.group(1)) or {}
         except yaml.YAMLError as exc:
-            raise LoadError(f"invalid front matter: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)
+            # The YAML block starts on the file's second line (after "---").
+            line = mark.line + 2 if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise FrontMatterError(f"invalid YAML front matter: {problem}", line) from exc
+        if front is not None and not isinstance(front, dict):
+            raise FrontMatterError(f"front matter must be key: value lines, got a {type(front).__name__}", 2)
         if isinstance(front, dict):
             fields.update({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in front.items()})
         text = text[m.end():]

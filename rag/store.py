@@ -81,49 +81,132 @@ def check_compatible(manifest: dict[str, Any], *, embedder_id: str, chunking: di
         raise IndexMismatchError(f"the index at {where} uses an old lexical tokenizer; rebuild it with `rag ingest --rebuild`")
 
 
-def current_path(index_dir: Path) -> Path | None:
+REBUILD = "rebuild the index with `rag ingest --rebuild` (or go back with `rag index rollback`)"
+DEFAULT_KEEP = 5
+
+
+def _corrupt(file: Path, detail: str) -> IndexError_:
+    return IndexError_(f"the index file {file} is corrupt or unreadable ({detail}); {REBUILD}")
+
+
+def current_name(index_dir: Path) -> str | None:
+    """The live snapshot's folder name from CURRENT, or None when there is no index yet."""
     pointer = index_dir / CURRENT
-    if not pointer.exists():
+    try:
+        raw = pointer.read_bytes()
+    except FileNotFoundError:
         return None
-    name = pointer.read_text().strip()
-    path = index_dir / name
-    if not name or not path.is_dir():
-        raise IndexError_(f"{pointer} names {name!r}, which is not a snapshot folder; rebuild with `rag ingest --rebuild`")
-    return path
+    except OSError as exc:
+        raise _corrupt(pointer, exc.strerror or str(exc)) from exc
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise _corrupt(pointer, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}") from exc
+    if not name.startswith("v-") or "/" in name or "\\" in name or not (index_dir / name).is_dir():
+        raise _corrupt(pointer, f"it names {name[:80]!r}, which is not a snapshot folder here")
+    return name
+
+
+def current_path(index_dir: Path) -> Path | None:
+    name = current_name(index_dir)
+    return None if name is None else index_dir / name
+
+
+def _safe_current(index_dir: Path) -> str | None:
+    """current_name, or None when CURRENT is garbage (a rebuild or rollback replaces it)."""
+    try:
+        return current_name(index_dir)
+    except IndexError_:
+        return None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    file = folder / "manifest.json"
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise _corrupt(file, "missing: the snapshot was never finished") from exc
+    except OSError as exc:
+        raise _corrupt(file, exc.strerror or str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise _corrupt(file, f"not UTF-8 at offset {exc.start}") from exc
+    except json.JSONDecodeError as exc:
+        raise _corrupt(file, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(manifest, dict):
+        raise _corrupt(file, f"expected a JSON object, got {type(manifest).__name__}")
+    return manifest
+
+
+def _read_chunks(file: Path) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    try:
+        with file.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    chunks.append(_chunk(json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise _corrupt(file, f"line {lineno} is not valid JSON ({exc.msg}); the file may be truncated") from exc
+                except (TypeError, ValueError) as exc:
+                    raise _corrupt(file, f"line {lineno} is not a chunk record") from exc
+    except FileNotFoundError as exc:
+        raise _corrupt(file, "missing") from exc
+    except UnicodeDecodeError as exc:
+        raise _corrupt(file, f"not UTF-8 at offset {exc.start}") from exc
+    except OSError as exc:
+        raise _corrupt(file, exc.strerror or str(exc)) from exc
+    return chunks
 
 
 def load(index_dir: Path, params: IndexParams | None = None) -> Snapshot:
     path = current_path(index_dir)
     if path is None:
         raise IndexError_(f"no index at {index_dir}; build one with `rag ingest`")
+    return load_snapshot(path, params)
+
+
+def load_snapshot(path: Path, params: IndexParams | None = None) -> Snapshot:
+    """One snapshot folder; every failure names the file that failed and how to recover."""
+    manifest = read_manifest(path)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"the index at {path} has format {manifest.get('format_version')}, this version "
+            f"reads {FORMAT_VERSION}; rebuild it with `rag ingest --rebuild`"
+        )
     try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"the index at {index_dir} has format {manifest.get('format_version')}, this version "
-                f"reads {FORMAT_VERSION}; rebuild it with `rag ingest --rebuild`"
-            )
-        chunks = [_chunk(json.loads(line)) for line in (path / "chunks.jsonl").open(encoding="utf-8")]
-        vectors = np.load(path / "vectors.npy")
         stored = IndexParams(**manifest["index"]["params"])
-        if params is not None:  # search-time knobs may change without a rebuild
-            stored = IndexParams(**{**stored.to_json(), "hnsw_ef_search": params.hnsw_ef_search,
-                                    "ivf_nprobe": params.ivf_nprobe})
-        dense = FaissIndex.load(path / "dense.faiss", manifest["index"]["kind"], stored)
+        kind = manifest["index"]["kind"]
+    except (KeyError, TypeError) as exc:
+        raise _corrupt(path / "manifest.json", f"no valid 'index' entry ({exc})") from exc
+    if params is not None:  # search-time knobs may change without a rebuild
+        stored = IndexParams(**{**stored.to_json(), "hnsw_ef_search": params.hnsw_ef_search,
+                                "ivf_nprobe": params.ivf_nprobe})
+    chunks = _read_chunks(path / "chunks.jsonl")
+    try:
+        vectors = np.load(path / "vectors.npy")
+    except (OSError, ValueError, EOFError) as exc:
+        raise _corrupt(path / "vectors.npy", str(exc) or type(exc).__name__) from exc
+    dense = FaissIndex.load(path / "dense.faiss", kind, stored)
+    try:
         lexical = LexicalIndex.load(path / "lexical")
-    except (OSError, ValueError, KeyError) as exc:
-        raise IndexError_(f"the index at {path} is unreadable ({exc}); rebuild it with `rag ingest --rebuild`") from exc
-    if not (len(chunks) == len(vectors) == dense.ntotal == lexical.size):
-        raise IndexError_(f"the index at {path} is inconsistent; rebuild it with `rag ingest --rebuild`")
+    except Exception as exc:  # bm25s raises whatever its json/numpy readers raise on a broken file
+        raise _corrupt(path / "lexical", f"{type(exc).__name__}: {exc}") from exc
+    counts = {"chunks.jsonl": len(chunks), "vectors.npy": len(vectors), "dense.faiss": dense.ntotal,
+              "lexical": lexical.size}
+    if len(set(counts.values())) != 1:
+        raise IndexError_(f"the index at {path} is inconsistent (entries per file: {counts}); {REBUILD}")
     return Snapshot(manifest, chunks, vectors, dense, lexical, path)
 
 
-def save(index_dir: Path, snap: Snapshot) -> Path:
-    """Write `snap` as a new snapshot and make it live; returns its folder."""
+def save(index_dir: Path, snap: Snapshot, *, keep: int = DEFAULT_KEEP) -> Path:
+    """Write `snap` as a new snapshot and make it live; returns its folder.
+
+    The newest `keep` snapshots stay on disk (the live one among them) for `rag index rollback`.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
-    pointer = index_dir / CURRENT
-    previous = pointer.read_text().strip() if pointer.exists() else ""
-    name = f"v-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+    # Microseconds in the name: snapshots sort by age even when written in the same second.
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}"
+    name = f"v-{stamp}-{uuid.uuid4().hex[:6]}"
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
     with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as fh:
@@ -137,18 +220,75 @@ def save(index_dir: Path, snap: Snapshot) -> Path:
     _fsync_tree(tmp)
     final = index_dir / name
     os.rename(tmp, final)
-    pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
-    pointer_tmp.write_text(name)
-    os.replace(pointer_tmp, index_dir / CURRENT)
-    _prune(index_dir, keep={name, previous})
+    switch(index_dir, name)
+    _prune(index_dir, keep=max(1, keep))
     snap.path = final
     return final
 
 
-def _prune(index_dir: Path, keep: set[str]) -> None:
-    """Drop unfinished and superseded snapshots, keeping the live one and the one before it."""
+def switch(index_dir: Path, name: str) -> None:
+    """Make snapshot `name` live: CURRENT is replaced in one rename, never half-written."""
+    pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
+    pointer_tmp.write_text(name, encoding="utf-8")
+    with pointer_tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer_tmp, index_dir / CURRENT)
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    created: str
+    documents: int | None
+    chunks: int | None
+    live: bool
+    problem: str | None = None  # why it cannot be loaded, when its manifest says so
+
+
+def list_snapshots(index_dir: Path) -> list[SnapshotInfo]:
+    """Finished snapshots, oldest first."""
+    if not index_dir.is_dir():
+        return []
+    live = _safe_current(index_dir)
+    out = []
+    for folder in sorted(p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith("v-")):
+        try:
+            m = read_manifest(folder)
+            counts = m.get("counts") or {}
+            out.append(SnapshotInfo(folder.name, str(m.get("created", "")), counts.get("documents", len(m.get("documents", {}))),
+                                    counts.get("chunks"), folder.name == live))
+        except IndexError_ as exc:
+            out.append(SnapshotInfo(folder.name, "", None, None, folder.name == live, str(exc)))
+    return out
+
+
+def rollback(index_dir: Path, name: str | None = None) -> str:
+    """Make an earlier snapshot live (default: the newest one older than the live one).
+
+    The target is loaded in full first, so a rollback never switches to a broken snapshot."""
+    snaps = [s for s in list_snapshots(index_dir) if s.problem is None]
+    names = [s.name for s in snaps]
+    live = _safe_current(index_dir)
+    if name is None:
+        older = [n for n in names if live is None or n < live]
+        if not older:
+            raise IndexError_(f"no earlier snapshot to roll back to in {index_dir} (see `rag index list`)")
+        name = older[-1]
+    elif name not in names:
+        raise IndexError_(f"no usable snapshot {name!r} in {index_dir}; `rag index list` shows them")
+    load_snapshot(index_dir / name)
+    switch(index_dir, name)
+    return name
+
+
+def _prune(index_dir: Path, keep: int) -> None:
+    """Drop unfinished snapshots and all but the newest `keep` finished ones (never the live one)."""
+    live = _safe_current(index_dir)
+    finished = sorted(p.name for p in index_dir.iterdir()
+                      if p.is_dir() and p.name.startswith("v-") and (p / "manifest.json").exists())
+    kept = set(finished[-keep:]) | ({live} if live else set())
     for child in index_dir.iterdir():
-        if child.name in keep or child.name == CURRENT:
+        if child.name in kept or child.name == CURRENT:
             continue
         if child.name.startswith(("v-", ".tmp-v-", f".{CURRENT}.")):
             shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)

@@ -37,7 +37,7 @@ def test_manifest_records_what_the_index_was_built_with(corpus_index):
     assert len(snap.chunks) == len(snap.vectors) == snap.dense.ntotal
 
 
-def test_reingest_embeds_only_the_changed_document_and_drops_removed_ones(tmp_path, corpus_copy, embedder):
+def test_reingest_embeds_only_the_changed_document_and_prunes_removed_ones_when_asked(tmp_path, corpus_copy, embedder):
     index_dir = tmp_path / "index"
     counting = CountingEmbedder(embedder)
     first = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
@@ -54,11 +54,15 @@ def test_reingest_embeds_only_the_changed_document_and_drops_removed_ones(tmp_pa
     assert touched.updated == 1 and touched.unchanged == 1
     snap = store.load(index_dir)
     short_chunks = [c.text for c in snap.chunks if c.doc_id == "001_557b18325e1c198b"]
-    assert counting.embedded == short_chunks  # exactly the touched document's chunks
-    assert any("new closing paragraph" in t for t in short_chunks)
+    # Only chunks whose text is new are embedded; the touched document's other chunks come from the cache.
+    assert counting.embedded and set(counting.embedded) <= set(short_chunks)
+    assert touched.embedded_chunks + touched.cached_chunks == len(short_chunks)
+    assert any("new closing paragraph" in t for t in counting.embedded)
 
     short.unlink()
-    removed = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    kept = ingest([corpus_copy], index_dir=index_dir, embedder=counting)
+    assert kept.removed == 0 and kept.kept_not_given == 1 and kept.documents == 2
+    removed = ingest([corpus_copy], index_dir=index_dir, embedder=counting, prune=True, force=True)
     assert removed.removed == 1 and removed.documents == 1
     assert {c.doc_id for c in store.load(index_dir).chunks} == {"000_c072f841d33a32ed"}
 
@@ -144,3 +148,43 @@ def test_ingest_killed_mid_write_leaves_a_loadable_index(tmp_path, embedder):
     report = ingest([extra], index_dir=index_dir, embedder=embedder)
     assert report.added == 1 and report.unchanged == 2
     assert not any(p.name.startswith(".tmp-") for p in index_dir.iterdir())
+
+
+KILL_AFTER_BATCHES = """
+import sys
+import rag.embedcache as ec
+put = ec.EmbedCache.put_many
+calls = []
+def put_then_die(self, texts, vectors):
+    put(self, texts, vectors)
+    calls.append(1)
+    if len(calls) == 2:
+        print("TWO BATCHES", flush=True)
+        import os, signal
+        os.kill(os.getpid(), signal.SIGKILL)
+ec.EmbedCache.put_many = put_then_die
+from rag.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_ingest_killed_while_embedding_resumes_from_the_cache(tmp_path, embedder):
+    """kill -9 after two embedding batches: the rerun embeds only what the killed run had not."""
+    import rag.ingest as ingest_mod
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"a{i:03}.txt").write_text(
+            " ".join(f"Article {i} sentence {j} about the Belgrade council and its budget vote." for j in range(40)),
+            encoding="utf-8")
+    index_dir = tmp_path / "index"
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_BATCHES, "ingest", str(folder), "--quiet"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL and "TWO BATCHES" in proc.stdout, proc.stderr[-2000:]
+    assert store.current_path(index_dir) is None  # nothing was switched in
+    counting = CountingEmbedder(embedder)
+    report = ingest([folder], index_dir=index_dir, embedder=counting)
+    assert report.chunks > 2 * ingest_mod.EMBED_BATCH and report.cached_chunks == 2 * ingest_mod.EMBED_BATCH
+    assert report.embedded_chunks == report.chunks - 2 * ingest_mod.EMBED_BATCH == len(counting.embedded)

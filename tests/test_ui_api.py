@@ -110,7 +110,9 @@ def test_stream_sends_tokens_then_answer(server):
     events = _events(body)
     names = [name for name, _ in events]
     assert names.count("answer") == 1 and names[-1] == "answer", names
-    assert names[0] == "token" and set(names[:-1]) == {"token"}, names
+    # `queued` comes at once (position 0: a worker was free), heartbeats may follow while it drafts.
+    assert names[0] == "queued" and json.loads(events[0][1]) == {"position": 0}, names
+    assert "token" in names and set(names[1:-1]) <= {"token", "heartbeat", "queued"}, names
     draft = "".join(json.loads(data) for name, data in events if name == "token")
     assert draft.strip()
     data = json.loads(events[-1][1])
@@ -163,7 +165,7 @@ def test_token_required_when_configured(token_server):
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert client.get("/api/health", headers={"Authorization": "Bearer nope"}).status_code == 403
         assert client.get("/api/health", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-        # A query token is for pages (iframes), not for the API.
+        # A token in the URL is never accepted.
         assert client.get(f"/api/health?token={TOKEN}").status_code == 401
         # Validation still runs behind the token, and only behind it.
         assert client.post("/api/ask", json={"question": ""}).status_code == 401
@@ -171,20 +173,62 @@ def test_token_required_when_configured(token_server):
         assert r.status_code == 422
 
 
-def test_token_protects_the_embed_and_chat_pages(token_server):
+def test_pages_need_an_embed_token_and_never_take_the_api_token_from_a_url(token_server, engine):
+    from ui.embedauth import mint_embed_token, signing_key
+
+    key = signing_key(engine.settings.model_copy(update={"api_token": TOKEN}))
     with httpx.Client(base_url=token_server.url, timeout=60) as client:
         assert client.get("/embed/").status_code == 401
         assert client.get("/chat/").status_code == 401
         assert client.get("/chat/config").status_code == 401
-        assert client.get("/embed/?token=wrong").status_code == 403
-        r = client.get(f"/embed/?token={TOKEN}")
-        assert r.status_code == 200 and "<iframe" in r.text
-        assert "rag_token" in r.headers["set-cookie"]
-        # The cookie lets the page's own requests (Gradio's config, queue, ...) in.
+        # The long-lived token is not accepted from a URL any more (it would sit in pages and logs).
+        assert client.get(f"/embed/?token={TOKEN}").status_code == 401
+        assert client.get("/embed/?embed=forged.token").status_code == 403
+        expired = mint_embed_token(key, ALLOWED, ttl_s=-5)
+        assert "expired" in client.get(f"/embed/?embed={expired}").json()["message"]
+        assert client.get(f"/embed/?embed={mint_embed_token(key, OTHER)}").status_code == 403  # not allowed
+        good = mint_embed_token(key, ALLOWED)
+        assert client.get(f"/embed/?embed={good}", headers={"Referer": f"{OTHER}/page"}).status_code == 403
+        r = client.get(f"/embed/?embed={good}&x=1", headers={"Referer": f"{ALLOWED}/article"})
+        assert r.status_code == 303 and r.headers["location"] == "/embed/?x=1"
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith("rag_session=") and "HttpOnly" in cookie and TOKEN not in cookie
+        # The session cookie lets the page and its own requests (Gradio's config, queue, ...) in.
+        assert client.get("/embed/").status_code == 200
         assert client.get("/chat/config").status_code == 200
+        assert client.get("/api/health").status_code == 401  # ...but not the API
     with httpx.Client(base_url=token_server.url, timeout=60) as client:
         assert client.get("/chat/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-        assert client.get(f"/chat/?token={TOKEN}").status_code == 200
+        client.cookies.set("rag_session", cookie.split(";")[0].split("=", 1)[1][:-3] + "AAA")
+        assert client.get("/chat/").status_code == 403  # a tampered cookie
+
+
+def test_security_headers_limit_framing_to_allowed_origins(http, token_server):
+    for r in (http.get("/chat/"), http.get("/api/health"), httpx.get(f"{token_server.url}/chat/")):
+        csp = r.headers["content-security-policy"]
+        assert f"frame-ancestors 'self' {ALLOWED}" in csp and OTHER not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "same-origin"
+
+
+def test_embed_token_cli_mints_a_token_the_server_accepts(token_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "RAG_API_TOKEN": TOKEN, "RAG_CORS_ORIGINS": json.dumps([ALLOWED])}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rag.cli", "embed-token", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    proc = run("--origin", ALLOWED, "--ttl", "60")
+    assert proc.returncode == 0, proc.stderr
+    token = proc.stdout.strip()
+    assert TOKEN not in token
+    with httpx.Client(base_url=token_server.url, timeout=60) as client:
+        assert client.get(f"/chat/?embed={token}").status_code == 303
+    refused = run("--origin", OTHER)
+    assert refused.returncode == 1 and "RAG_CORS_ORIGINS" in refused.stderr
 
 
 def test_unprotected_server_serves_pages(http):

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 QA_FILE = ROOT / "eval" / "qa.jsonl"
-EXAMPLE_IDS = ("q003", "q001", "q024", "q052", "q068")
 MAX_QUESTION_CHARS = 1000
 HISTORY_TURNS = 6  # earlier turns passed to the engine
 KEPT_TURNS = 50  # turns a session keeps (older ones are dropped)
@@ -124,18 +123,72 @@ THEME = gr.themes.Default(
 )
 
 
-def load_examples(path: Path = QA_FILE, ids: tuple[str, ...] = EXAMPLE_IDS, n: int = 4) -> list[str]:
-    """A few answerable standalone questions from the evaluation set."""
-    rows: list[dict[str, Any]] = []
+_EXAMPLE_CACHE: dict[tuple, list[str]] = {}
+
+
+def choose_examples(engine: Any, settings: Any, n: int = 4) -> list[str]:
+    """Example questions that fit the archive being served and that this engine answers correctly.
+
+    A configured list (RAG_EXAMPLE_QUESTIONS) is shown as given, less any the engine refuses. Else
+    the questions come from an evaluation set (RAG_EXAMPLES_QA; default: qa.jsonl in the corpus
+    folder, else eval/qa.jsonl): answerable standalone items whose evidence sentences stand in the
+    served index (so another archive never shows this demo's questions), kept only when the engine's
+    answer holds an expected answer. Checked once per snapshot and process; none is shown when none
+    passes.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as exc:
-        log.warning("no example questions from %s: %s", path, exc)
-    good = [r for r in rows if r.get("answerable") and not r.get("history") and r.get("question")]
-    chosen = [r["question"] for i in ids for r in good if r.get("id") == i]
-    chosen += [r["question"] for r in good if r["question"] not in chosen]
-    return chosen[:n] or ["Who was Milošević's chief rival in the 2000 Yugoslav presidential race?"]
+        snapshot = engine.retriever.snapshot
+    except Exception as exc:  # no usable index: nothing to suggest
+        log.warning("no example questions: %s", exc)
+        return []
+    key = (id(engine), str(snapshot.path), tuple(settings.example_questions), str(_qa_file(settings)), n)
+    if key not in _EXAMPLE_CACHE:
+        _EXAMPLE_CACHE[key] = _check_examples(engine, settings, snapshot, n)
+    return list(_EXAMPLE_CACHE[key])
+
+
+def _qa_file(settings: Any) -> Path | None:
+    if settings.examples_qa is not None:
+        return Path(settings.examples_qa)
+    for candidate in (Path(settings.corpus_dir) / "qa.jsonl", QA_FILE):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _check_examples(engine: Any, settings: Any, snapshot: Any, n: int) -> list[str]:
+    from rag.text import fold
+
+    if settings.example_questions:
+        candidates = [(q, ()) for q in settings.example_questions]
+    else:
+        path = _qa_file(settings)
+        rows: list[dict[str, Any]] = []
+        try:
+            with open(path, encoding="utf-8") as f:  # type: ignore[arg-type]
+                rows = [json.loads(line) for line in f if line.strip()]
+        except (OSError, TypeError, ValueError) as exc:
+            log.warning("no example questions from %s: %s", path, exc)
+        text = fold(" ".join(c.text for c in snapshot.chunks))
+        candidates = [(r["question"], tuple(r.get("answers") or ())) for r in rows
+                      if isinstance(r, dict) and r.get("answerable") and not r.get("history") and r.get("question")
+                      and r.get("answers") and r.get("evidence")
+                      and all(fold(str(e)) in text for e in r["evidence"])]
+    chosen: list[str] = []
+    for question, answers in candidates[: 3 * n]:
+        if len(chosen) >= n:
+            break
+        try:
+            answer = engine.ask(question)
+        except Exception as exc:
+            log.warning("example question %r failed: %s", question, exc)
+            continue
+        said = fold(answer.text)
+        if not answer.refused and (not answers or any(fold(a) in said for a in answers)):
+            chosen.append(question)
+        else:
+            log.info("example question left out (answered wrongly): %r", question)
+    return chosen
 
 
 class FeedbackLog:
@@ -164,10 +217,15 @@ def _closing(stream: Any) -> Iterator[Any]:
 
 
 def _error_text(exc: Exception) -> str:
-    from rag.errors import RagError
+    from .api import public_error
 
-    # The engine's own errors explain themselves; anything else stays in the server log.
-    return str(exc) if isinstance(exc, RagError) else "internal error while answering; see the server log"
+    # Readers get a plain sentence; paths and repair commands stay in the server log.
+    return public_error(exc)
+
+
+def _clean(question: Any) -> str:
+    # Lone surrogates (from a crafted request) are no text: drop them rather than fail later.
+    return str(question or "").encode("utf-8", "ignore").decode("utf-8").strip()
 
 
 def _new_session() -> dict[str, Any]:
@@ -206,12 +264,12 @@ def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
 def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None) -> gr.Blocks:
     """The chat Blocks. CSS, HEAD and THEME go to gr.mount_gradio_app (Gradio 6 takes them there)."""
     feedback = FeedbackLog(settings.feedback_log)
-    examples = examples if examples is not None else load_examples()
+    examples = examples if examples is not None else choose_examples(engine, settings)
     default_mode = settings.retrieval_mode if settings.retrieval_mode in MODES else "hybrid"
     default_k = max(1, min(20, int(settings.top_k)))
 
     def respond(question: str, session: dict[str, Any], k: Any, mode: Any) -> Iterator[tuple]:
-        question = (question or "").strip()
+        question = _clean(question)
         session = session or _new_session()
         turns = session["turns"]
         if not question:
@@ -250,14 +308,18 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
 
     def ask(question: str, k: float, mode: str, session: dict[str, Any]) -> tuple[dict[str, Any], dict]:
         """Answer a question in this session's conversation; returns the answer JSON with the history."""
-        question = (question or "").strip()
+        question = _clean(question)
         session = session or _new_session()
         if not question:
             raise gr.Error("question must not be empty")
         if len(question) > MAX_QUESTION_CHARS:
             raise gr.Error(f"question is too long ({len(question)} characters; the limit is {MAX_QUESTION_CHARS})")
         k, mode = _options(k, mode, settings)
-        answer = engine.ask(question, _history(session), k=k, mode=mode).to_json()
+        try:
+            answer = engine.ask(question, _history(session), k=k, mode=mode).to_json()
+        except Exception as exc:
+            log.exception("answering %r failed", question)
+            raise gr.Error(_error_text(exc)) from exc
         session = _record(session, question, answer)
         result = dict(answer)
         result["history"] = [{"question": t["question"], "answer": t["answer"].get("answer", "")}
@@ -310,7 +372,8 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
                         max_length=MAX_QUESTION_CHARS, submit_btn=False,
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="rag-send")
-                gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Try asking")
+                if examples:
+                    gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Try asking")
                 with gr.Row():
                     clear_btn = gr.Button("Clear conversation", size="sm", variant="secondary",
                                           elem_id="rag-clear")

@@ -5,14 +5,16 @@
     /chat/gradio.js  the installed Gradio's web-component script, for <gradio-app src=".../chat/">
     /assets/     Gradio's static frontend files (the web component preloads its CSS from here)
     /embed/      a demo newsroom article page with the chat in a sidebar (ui/embed/index.html)
-    /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py)
+    /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py; admission control: ui/admission.py)
+    /api/docs, /api/docs-assets/   Swagger UI served from local files (fastapi-offline)
     /v1/models, /v1/chat/completions   the OpenAI-compatible endpoint (ui/openai_api.py)
     /widget.js   the script-tag chat widget (ui/widget.py)
 
-When settings.api_token is set, /api/* and /v1/* need `Authorization: Bearer <token>`; the chat and embed
-pages accept that header, a `?token=<token>` query parameter (for an iframe src) or the cookie that
-a successful `?token=` sets, so the page's own follow-up requests are let in too. Missing
-credentials get 401, wrong ones 403. CORS headers are sent only to settings.cors_origins.
+When settings.api_token is set, /api/* and /v1/* need `Authorization: Bearer <token>`; the chat and
+embed pages accept that header or a session cookie from a short-lived embed token (`?embed=<token>`,
+see ui/embedauth.py). Missing credentials get 401, wrong ones 403. CORS headers are sent only to
+settings.cors_origins, which are also the only other origins allowed to frame the pages
+(Content-Security-Policy frame-ancestors, ui/edges.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -34,14 +36,15 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
-from . import api, chat, openai_api, widget  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+
+from . import api, chat, edges, embedauth, openai_api, widget  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 CHAT_PATH = "/chat"
 EMBED_PATH = "/embed"
 EMBED_DIR = Path(__file__).resolve().parent / "embed"
-TOKEN_COOKIE = "rag_token"
 API_PREFIXES = ("/api", "/v1")  # bearer token only (no query token or cookie)
 # Gradio's static bundle (the same files for every install): served without a token so that the
 # web component on another site can load its code; the app's data and events are protected.
@@ -105,11 +108,20 @@ class CORSPolicy:
 
 
 class TokenAuth:
-    """Pure ASGI middleware (keeps streaming responses streaming)."""
+    """Credentials for the API and the pages (pure ASGI middleware: streams stay streams).
 
-    def __init__(self, app: Any, token: str | None) -> None:
+    API: `Authorization: Bearer <RAG_API_TOKEN>`. Pages (the chat, the embed demo): the same header
+    (gradio_client), or a session cookie got by opening the page with `?embed=<embed token>`
+    (ui/embedauth.py); the exchange redirects to the page without the token. The API token itself
+    is never accepted from a URL or a cookie, so it has no reason to reach a browser."""
+
+    def __init__(self, app: Any, token: str | None, *, key: bytes | None = None, origins: list[str] | None = None,
+                 session_ttl_s: int = 8 * 3600) -> None:
         self.app = app
         self.token = token
+        self.key = key
+        self.origins = {o.rstrip("/").lower() for o in (origins or [])}
+        self.session_ttl_s = session_ttl_s
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket") or not self.token:
@@ -130,58 +142,87 @@ class TokenAuth:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        offered, via_query = self._offered(headers, scope, pages=area == "page")
-        if offered is None:
-            await self._deny(scope, receive, send, 401, "missing credentials: send 'Authorization: Bearer <token>'"
-                             + (" or open the page with ?token=<token>" if area == "page" else ""))
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            if hmac.compare_digest(value.strip().encode(), self.token.encode()):
+                await self.app(scope, receive, send)
+            else:
+                await self._deny(scope, receive, send, 403, "invalid token")
             return
-        if not hmac.compare_digest(offered.encode(), self.token.encode()):
-            await self._deny(scope, receive, send, 403, "invalid token")
+        if area == "api":
+            await self._deny(scope, receive, send, 401, "missing credentials: send 'Authorization: Bearer <token>'")
             return
-        if not via_query:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if query.get(embedauth.EMBED_PARAM) and scope["type"] == "http":
+            await self._exchange(scope, receive, send, query, headers)
+            return
+        session = _cookie(headers, embedauth.SESSION_COOKIE)
+        if session and self.key:
+            try:
+                embedauth.verify_session(self.key, session)
+            except embedauth.EmbedTokenError as exc:
+                await self._deny(scope, receive, send, 403, f"session {exc}: open the page with a new embed token")
+                return
             await self.app(scope, receive, send)
             return
+        await self._deny(scope, receive, send, 401, "missing credentials: open the page with ?embed=<embed token> "
+                         "(minted by `rag embed-token`) or send 'Authorization: Bearer <token>'")
+
+    async def _exchange(self, scope: dict, receive: Any, send: Any, query: dict, headers: dict) -> None:
+        """A valid embed token becomes a session cookie, and the page is reloaded without it."""
+        try:
+            if not self.key:
+                raise embedauth.EmbedTokenError("cannot be checked: no signing key")
+            claims = embedauth.verify_embed_token(self.key, query[embedauth.EMBED_PARAM][0])
+        except embedauth.EmbedTokenError as exc:
+            await self._deny(scope, receive, send, 403, f"embed token {exc}: mint a new one with `rag embed-token`")
+            return
+        if claims.origin not in self.origins:
+            await self._deny(scope, receive, send, 403, "the embed token's origin is not in RAG_CORS_ORIGINS")
+            return
+        referer = headers.get("referer", "")
+        if referer and _origin_of(referer) not in (claims.origin, _own_origin(scope, headers)):
+            await self._deny(scope, receive, send, 403, "the embed token was minted for another origin")
+            return
+        rest = [(k, v) for k, vs in query.items() if k != embedauth.EMBED_PARAM for v in vs]
+        location = scope.get("path", "/") + (("?" + urlencode(rest)) if rest else "")
+        value = embedauth.session_cookie_value(self.key, claims, self.session_ttl_s)
         secure = scope.get("scheme") in ("https", "wss")
-        cookie = (f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; "
-                  + ("SameSite=None; Secure" if secure else "SameSite=Lax"))
-
-        async def send_with_cookie(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                message = dict(message)
-                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
-
-    @staticmethod
-    def _offered(headers: dict[str, str], scope: dict, *, pages: bool) -> tuple[str | None, bool]:
-        auth = headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip(), False
-        if not pages:
-            return None, False
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if query.get("token"):
-            return query["token"][0], True
-        if "cookie" in headers:
-            jar = SimpleCookie()
-            try:
-                jar.load(headers["cookie"])
-            except Exception:  # a malformed cookie header is the same as none
-                return None, False
-            if TOKEN_COOKIE in jar:
-                return jar[TOKEN_COOKIE].value, False
-        return None, False
+        # Cross-site iframes only send cookies that are SameSite=None (Secure, HTTPS); Partitioned
+        # keeps it to this host page's site where browsers block third-party cookies.
+        cookie = (f"{embedauth.SESSION_COOKIE}={value}; Path=/; HttpOnly; Max-Age={self.session_ttl_s}; "
+                  + ("SameSite=None; Secure; Partitioned" if secure else "SameSite=Lax"))
+        resp = Response(status_code=303, headers={"Location": location, "Set-Cookie": cookie, "Cache-Control": "no-store"})
+        await resp(scope, receive, send)
 
     async def _deny(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-        body = json.dumps({"detail": message})
+        body = json.dumps({"message": message, "detail": message})
         resp = Response(body, status_code=status, media_type="application/json", headers=headers)
         await resp(scope, receive, send)
+
+
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    if "cookie" not in headers:
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(headers["cookie"])
+    except Exception:  # a malformed cookie header is the same as none
+        return None
+    return jar[name].value if name in jar else None
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def _own_origin(scope: dict, headers: dict[str, str]) -> str:
+    return f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
 
 
 def _gradio_js() -> str:
@@ -193,13 +234,35 @@ def _gradio_js() -> str:
         return f'import("https://gradio.s3-us-west-2.amazonaws.com/{gr.__version__}/gradio.js");\n'
 
 
+def _api_docs(app: FastAPI) -> None:
+    """/api/docs with Swagger UI served from this server (the files in fastapi-offline), never a CDN."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        log.warning("fastapi-offline is not installed: no /api/docs page (the schema is at /api/openapi.json)")
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    static = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount("/api/docs-assets", StaticFiles(directory=static), name="api-docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Newsroom RAG API",
+                                   swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/api/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/api/docs-assets/favicon.png")
+
+
 def create_app(engine: Any, settings: Any) -> FastAPI:
     """The FastAPI app: JSON API, embed demo and the Gradio chat mounted at /chat."""
-    app = FastAPI(title="Newsroom RAG", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(title="Newsroom RAG", docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.add_exception_handler(RequestValidationError, api.validation_error_handler)
-    app.include_router(api.make_router(engine))
+    app.add_exception_handler(StarletteHTTPException, api.http_error_handler)
+    app.include_router(api.make_router(engine, settings))
     app.include_router(openai_api.make_router(engine))
     app.include_router(widget.make_router())
+    edges.redact_access_log()
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -209,6 +272,7 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     def gradio_js() -> PlainTextResponse:
         return PlainTextResponse(_gradio_js(), media_type="text/javascript")
 
+    _api_docs(app)
     app.mount(EMBED_PATH, StaticFiles(directory=EMBED_DIR, html=True), name="embed")
     # The web component loaded from /chat/gradio.js preloads its stylesheet from /assets/ at the root.
     assets = Path(gr.__file__).resolve().parent / "templates" / "frontend" / "assets"
@@ -217,11 +281,15 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
 
     # Middleware: the last added is the outermost. CORS wraps auth so that 401/403 answers still
     # carry CORS headers (for allowed origins) and preflights are answered before auth.
-    app.add_middleware(TokenAuth, token=settings.api_token or None)
+    app.add_middleware(TokenAuth, token=settings.api_token or None, key=embedauth.signing_key(settings),
+                       origins=list(settings.cors_origins), session_ttl_s=settings.embed_session_ttl_s)
     app.add_middleware(CORSPolicy, allowed=list(settings.cors_origins))
+    app.add_middleware(edges.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(edges.SecurityHeaders, frame_origins=list(settings.cors_origins))
 
     blocks = chat.build_chat(engine, settings)
-    blocks.queue(default_concurrency_limit=4)
+    # The chat page sheds load like the API: at most answer_queue_size waiting, then "queue full".
+    blocks.queue(default_concurrency_limit=4, max_size=settings.answer_queue_size or None)
     gr.mount_gradio_app(
         app, blocks, path=CHAT_PATH, server_name=settings.host, server_port=settings.port,
         footer_links=["api"], run_history=False, ssr_mode=False, show_error=True, mcp_server=False,

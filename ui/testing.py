@@ -82,6 +82,7 @@ def chrome(width: int = 1400, height: int = 1000) -> Any:
                 "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}",
                 f"--window-size={width},{height}"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP refusals land in the console log
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     quit_ = driver.quit
 
