@@ -203,6 +203,25 @@ def test_pages_need_an_embed_token_and_never_take_the_api_token_from_a_url(token
         assert client.get("/chat/").status_code == 403  # a tampered cookie
 
 
+def test_an_embed_token_may_ask_from_its_own_origin_and_nothing_else(token_server, engine):
+    """The script-tag widget on a public page carries an embed token, never the API token."""
+    from ui.embedauth import mint_embed_token, signing_key
+
+    key = signing_key(engine.settings.model_copy(update={"api_token": TOKEN}))
+    good = {"Authorization": f"Bearer {mint_embed_token(key, ALLOWED, ttl_s=3600)}", "Origin": ALLOWED}
+    with httpx.Client(base_url=token_server.url, timeout=300) as client:
+        r = client.post("/api/ask", json={"question": "When did Milošević die?"}, headers=good)
+        assert r.status_code == 200 and "answer" in r.json()
+        assert client.post("/api/ask", json={"question": "x"}, headers={**good, "Origin": OTHER}).status_code == 403
+        no_origin = {"Authorization": good["Authorization"]}
+        assert client.post("/api/ask", json={"question": "x"}, headers=no_origin).status_code == 403
+        assert client.get("/api/health", headers=good).status_code == 403  # asking only
+        other = {"Authorization": f"Bearer {mint_embed_token(key, OTHER)}", "Origin": OTHER}
+        assert client.post("/api/ask", json={"question": "x"}, headers=other).status_code == 403  # not allowed
+        expired = {"Authorization": f"Bearer {mint_embed_token(key, ALLOWED, ttl_s=-5)}", "Origin": ALLOWED}
+        assert client.post("/api/ask", json={"question": "x"}, headers=expired).status_code == 403
+
+
 def test_security_headers_limit_framing_to_allowed_origins(http, token_server):
     for r in (http.get("/chat/"), http.get("/api/health"), httpx.get(f"{token_server.url}/chat/")):
         csp = r.headers["content-security-policy"]

@@ -46,6 +46,7 @@ CHAT_PATH = "/chat"
 EMBED_PATH = "/embed"
 EMBED_DIR = Path(__file__).resolve().parent / "embed"
 API_PREFIXES = ("/api", "/v1")  # bearer token only (no query token or cookie)
+ASK_PATHS = ("/api/ask", "/api/ask/stream")  # what an embed token may call (the widget)
 # Gradio's static bundle (the same files for every install): served without a token so that the
 # web component on another site can load its code; the app's data and events are protected.
 PUBLIC_CHAT_PREFIXES = ("/assets/", "/static/", "/svelte/", "/favicon.ico", "/theme.css", "/robots.txt",
@@ -146,6 +147,8 @@ class TokenAuth:
         if scheme.lower() == "bearer" and value.strip():
             if hmac.compare_digest(value.strip().encode(), self.token.encode()):
                 await self.app(scope, receive, send)
+            elif area == "api" and path in ASK_PATHS and self._embed_ok(value.strip(), headers):
+                await self.app(scope, receive, send)
             else:
                 await self._deny(scope, receive, send, 403, "invalid token")
             return
@@ -194,6 +197,18 @@ class TokenAuth:
                   + ("SameSite=None; Secure; Partitioned" if secure else "SameSite=Lax"))
         resp = Response(status_code=303, headers={"Location": location, "Set-Cookie": cookie, "Cache-Control": "no-store"})
         await resp(scope, receive, send)
+
+    def _embed_ok(self, value: str, headers: dict[str, str]) -> bool:
+        """An embed token may ask questions (the script-tag widget on a public page), and nothing else
+        of the API: only from the page's own origin, which must be allowed, before it expires."""
+        if self.key is None:
+            return False
+        try:
+            claims = embedauth.verify_embed_token(self.key, value)
+        except embedauth.EmbedTokenError:
+            return False
+        origin = headers.get("origin", "").rstrip("/").lower()
+        return claims.origin in self.origins and origin == claims.origin
 
     async def _deny(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
         if scope["type"] == "websocket":
