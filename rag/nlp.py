@@ -63,7 +63,7 @@ class Parser:
         with self._lock:
             out = []
             for t in texts:
-                doc = fresh.get(t) or self._cache.get(t)
+                doc = fresh[t] if t in fresh else self._cache[t]  # an empty Doc is falsy: no `or`
                 self._cache[t] = doc
                 self._cache.move_to_end(t)
                 out.append(doc)

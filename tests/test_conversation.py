@@ -32,3 +32,9 @@ def test_a_question_that_still_leans_on_context_carries_the_previous_turn():
     head, context = focus(out)
     assert FOLLOW_UP in out and head == "Where did that conversation take place?"
     assert "When did Putin call Clinton?" in context
+
+
+def test_empty_and_odd_turns_do_not_break_the_rewrite():
+    odd = [Turn("", ""), Turn("\u00d51", "\n"), Turn("Who?", "")]
+    assert rewrites("And where did he go?", odd)[0].startswith("And where did he go?") or rewrites(
+        "And where did he go?", odd)[0].startswith("Where did he go?")
