@@ -157,7 +157,13 @@ def make_router(engine: Any) -> APIRouter:
         return JSONResponse({"object": "list", "data": [
             {"id": MODEL_ID, "object": "model", "created": CREATED, "owned_by": "newsroom-rag"}]})
 
-    @router.post("/chat/completions")
+    # OpenAI-style errors: 400 for a bad request, 401/403 for credentials, 404 for an unknown model.
+    @router.post("/chat/completions", responses={400: {"description": "invalid request (OpenAI error object)"},
+                                                 401: {"description": "missing credentials"},
+                                                 403: {"description": "invalid token"},
+                                                 404: {"description": "unknown model"},
+                                                 413: {"description": "request body too large"},
+                                                 503: {"description": "the answering queue is full"}})
     async def chat_completions(request: Request) -> Any:
         """OpenAI chat completions; the reply carries `citations` and `refused` beside `choices`."""
         try:
