@@ -93,3 +93,20 @@ def engine(corpus_index, embedder):
     from rag.pipeline import Engine
 
     return Engine(load_settings(index_dir=corpus_index), embedder=embedder)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium windows for browser tests: `browser(width, height)`, all closed afterwards."""
+    from ui.testing import chrome
+
+    drivers = []
+
+    def make(width: int = 1400, height: int = 1000):
+        d = chrome(width, height)
+        drivers.append(d)
+        return d
+
+    yield make
+    for d in drivers:
+        d.quit()

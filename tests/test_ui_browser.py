@@ -55,27 +55,8 @@ def server(engine, feedback_log):
         yield srv
 
 
-@pytest.fixture
-def browser():
-    from ui.testing import chrome
-
-    drivers = []
-
-    def make(width: int = 1400, height: int = 1000):
-        d = chrome(width, height)
-        drivers.append(d)
-        return d
-
-    yield make
-    for d in drivers:
-        d.quit()
-
-
 # -- helpers --------------------------------------------------------------------------------------
-def _wait(driver, condition, timeout: float = 30, what: str = "condition"):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
+from ui.testing import wait_for as _wait  # noqa: E402
 
 
 def _open_chat(driver, url: str) -> None:

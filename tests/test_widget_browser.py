@@ -69,26 +69,7 @@ class HostPage:
         return self.server.url
 
 
-@pytest.fixture
-def browser():
-    from ui.testing import chrome
-
-    drivers = []
-
-    def make(width: int = 1280, height: int = 900):
-        d = chrome(width, height)
-        drivers.append(d)
-        return d
-
-    yield make
-    for d in drivers:
-        d.quit()
-
-
-def _wait(driver, condition, timeout: float, what: str):  # noqa: ANN001, ANN202
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
+from ui.testing import wait_for as _wait  # noqa: E402
 
 
 SHADOW_JS = ("const w = document.querySelectorAll('archive-chat')[arguments[1]];"
@@ -138,7 +119,7 @@ def test_widget_on_another_origin_streams_cites_and_highlights(engine, browser, 
         assert srv.url != host.url
         host.body = (f'<script src="{srv.url}/widget.js" data-archive-url="{srv.url}" '
                      f'data-token="{TOKEN}" async></script>')
-        d = browser()
+        d = browser(1280, 900)
         d.get(f"{host.url}/")
         _wait(d, lambda d: _shadow(d, "textarea"), 30, "the widget")
         _watch_drafts(d)
@@ -218,7 +199,7 @@ def test_document_markup_shows_as_text_in_the_widget(engine, embedder, browser, 
 
     with LiveServer(create_app(hostile, settings)) as srv, host.server:
         host.body = f'<script src="{srv.url}/widget.js" async></script>'  # the archive URL from the src
-        d = browser()
+        d = browser(1280, 900)
         d.get(f"{host.url}/")
         _ask(d, "Who founded the Quuxville harvest festival?")
         final = _final(d)
@@ -252,7 +233,7 @@ def test_widget_reports_cors_and_token_refusals(engine, browser, tmp_path):
         # page placed itself) gets a wrong token.
         host.body = (f'<script src="{a.url}/widget.js" async></script>'
                      f'<archive-chat archive-url="{b.url}" token="wrong"></archive-chat>')
-        d = browser()
+        d = browser(1280, 900)
         d.get(f"{host.url}/")
         _wait(d, lambda d: len(d.find_elements("css selector", "archive-chat")) == 2, 30, "two widgets")
         _ask(d, WARRANT, 0)

@@ -94,3 +94,10 @@ def chrome(width: int = 1400, height: int = 1000) -> Any:
 
     driver.quit = quit_and_clean  # type: ignore[method-assign]
     return driver
+
+
+def wait_for(driver, condition, timeout: float = 30, what: str = "condition"):  # noqa: ANN001, ANN201
+    """Poll `condition(driver)` until it is truthy (its value is returned) or fail naming `what`."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
