@@ -18,7 +18,7 @@ from .embedding import Embedder
 from .errors import IndexError_, IngestError
 from .index import FaissIndex, IndexParams
 from .lexical import LexicalIndex
-from .loaders import Problem, load_paths
+from .loaders import LoadResult, Problem, iter_documents
 from .records import Chunk, Document
 
 # Share of the index a --prune may remove without --force (settings: prune_max_share).
@@ -109,16 +109,7 @@ def ingest(
     paths = list(paths)
     if progress:  # the first line comes at once, before any file is read
         print(f"reading {', '.join(map(str, paths))} ...", file=sys.stderr, flush=True)
-    loaded = load_paths(paths)
-    report.problems = loaded.problems
-    report.unsupported = dict(loaded.unsupported)
-    report.stage_seconds["load+clean"] = time.perf_counter() - t0
-    if not loaded.documents:
-        why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
-               f"{loaded.unsupported_count} of an unsupported type" if loaded.unsupported else ""]
-        why_text = "; ".join(w for w in why if w) or "no article files found"
-        raise NothingToIngest(f"nothing to ingest in the given paths ({why_text}); the index was not changed", report)
-
+    loaded = LoadResult()
     old = None
     old_documents: dict[str, dict] = {}
     if not rebuild and store.current_path(index_dir) is not None:
@@ -133,13 +124,15 @@ def ingest(
     documents: dict[str, dict] = {}
     to_embed: list[Chunk] = []
 
-    t = time.perf_counter()
-    docs = loaded.documents
+    # Documents are read, chunked and dropped one file at a time: only their chunks stay in memory.
+    docs: Iterable[Document] = iter_documents(paths, loaded)
     if progress:
         from tqdm import tqdm
 
-        docs = tqdm(docs, desc="chunking", unit="doc", mininterval=0.5)
+        docs = tqdm(docs, desc="reading and chunking", unit="doc", mininterval=0.5)
+    n_loaded = 0
     for doc in docs:
+        n_loaded += 1
         digest = content_hash(doc)
         prev = old.documents.get(doc.doc_id) if old else None
         if prev and prev["hash"] == digest:
@@ -157,7 +150,15 @@ def ingest(
             report.updated += was_there
             report.added += not was_there
         documents[doc.doc_id] = {"hash": digest, "source": doc.source, "title": doc.title}
-    report.stage_seconds["chunk"] = time.perf_counter() - t
+    doc = docs = None  # the last document's text is not needed any more
+    report.problems = loaded.problems
+    report.unsupported = dict(loaded.unsupported)
+    report.stage_seconds["load+chunk"] = time.perf_counter() - t0
+    if not n_loaded:
+        why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
+               f"{loaded.unsupported_count} of an unsupported type" if loaded.unsupported else ""]
+        why_text = "; ".join(w for w in why if w) or "no article files found"
+        raise NothingToIngest(f"nothing to ingest in the given paths ({why_text}); the index was not changed", report)
 
     failed_sources = {p.source for p in loaded.problems}
     dropped: list[str] = []
@@ -189,9 +190,10 @@ def ingest(
 
     dim = embedder.dimension
     matrix = _assemble(vectors, fresh, len(chunks), dim)
+    del vectors, fresh, to_embed  # the matrix holds them now; a 50 MB file's vectors are 200 MB a copy
     t = time.perf_counter()
+    lexical = LexicalIndex.build(_lexical_text(c) for c in chunks)
     dense = FaissIndex.build(matrix, params, dimension=dim)
-    lexical = LexicalIndex.build([_lexical_text(c) for c in chunks])
     manifest = store.build_manifest(embedder_id=embedder.id, dimension=dim, chunking=chunking.to_json(),
                                     index=dense, documents=documents)
     manifest["counts"] = {"documents": len(documents), "chunks": len(chunks)}
@@ -296,6 +298,8 @@ def _source_file(source: str) -> str:
 
 def _assemble(parts: list, fresh: np.ndarray | None, n_chunks: int, dim: int) -> np.ndarray:
     """Stack reused vector blocks and freshly embedded ones (ints mark how many) in chunk order."""
+    if fresh is not None and len(fresh) == n_chunks and all(isinstance(p, int) for p in parts):
+        return fresh  # everything new (a first ingest, a rebuild): no copy of what may be the largest array
     out: list[np.ndarray] = []
     cursor = 0
     for part in parts:

@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .cleaning import clean_text
 from .errors import LoadError
@@ -46,6 +46,13 @@ class LoadResult:
 
 def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     result = LoadResult()
+    result.documents.extend(iter_documents(paths, result))
+    return result
+
+
+def iter_documents(paths: Iterable[str | Path], result: LoadResult) -> Iterator[Document]:
+    """The documents under `paths`, one file at a time, so an ingest never holds the whole archive's
+    text; problems and unsupported files are recorded in `result` as they are met."""
     files: list[tuple[Path, str]] = []  # (file, the name it is shown under in hits' metadata)
     for raw in paths:
         path = Path(raw)
@@ -84,8 +91,7 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
                 )
             else:
                 seen[item.doc_id] = item.source
-                result.documents.append(item)
-    return result
+                yield item
 
 
 def _public_name(root: Path, file: Path) -> str:

@@ -158,3 +158,35 @@ def test_api_docs_load_without_a_cdn(http):
         assert asset in page.text
         r = http.get(asset)
         assert r.status_code == 200 and len(r.content) > 100_000
+
+
+@pytest.mark.slow
+def test_the_openai_endpoint_waits_in_the_same_line(engine, tmp_path):
+    """/v1/chat/completions is admitted by the JSON API's queue: beyond it, an OpenAI error with 503."""
+    app = _app(engine, tmp_path, answer_workers=1, answer_queue_size=1, stream_heartbeat_s=0.2)
+
+    def chat(client: httpx.Client, i: int, stream: bool = False) -> httpx.Response:
+        body = {"model": "newsroom-rag", "stream": stream, "messages": [{"role": "user", "content": f"{QUESTION} ({i})"}]}
+        return client.post("/v1/chat/completions", json=body)
+
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=300) as client:
+        with cf.ThreadPoolExecutor(7) as pool:
+            asks = [pool.submit(client.post, "/api/ask", json={"question": f"{QUESTION} [{i}]"}) for i in range(3)]
+            chats = [pool.submit(chat, client, i) for i in range(3)]
+            health = client.get("/api/health")
+            results = [f.result() for f in asks + chats]
+        codes = [r.status_code for r in results]
+        assert set(codes) == {200, 503}, codes  # one answering and one waiting at a time: the rest shed
+        for r in results[3:]:
+            if r.status_code == 503:
+                error = r.json()["error"]
+                assert error["code"] == "queue_full" and "busy" in error["message"]
+                assert int(r.headers["Retry-After"]) >= 1
+            else:
+                assert r.json()["choices"][0]["message"]["content"]
+        assert health.status_code == 200
+
+        # Alone in line, a stream is answered in full through the pool's worker.
+        resp = chat(client, 99, stream=True)
+        assert resp.status_code == 200 and resp.text.rstrip().endswith("data: [DONE]")
+        assert '"finish_reason": "stop"' in resp.text or '"finish_reason":"stop"' in resp.text

@@ -153,7 +153,7 @@ _SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
     "data": {"type": "string", "description": "JSON: {position}, {}, a draft string, AnswerOut, ErrorOut"}}}
 
 
-def _error_status(exc: Exception) -> int:
+def error_status(exc: Exception) -> int:
     from rag.errors import ConfigError, IndexError_, ModelError
 
     if isinstance(exc, ConfigError):
@@ -180,7 +180,6 @@ def public_error(exc: Exception) -> str:
     return "internal error while answering; see the server log"
 
 
-_error_message = public_error  # the name other modules used
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -295,7 +294,7 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
         except Exception as exc:
             log.exception("/api/ask failed")
             message = public_error(exc)
-            return JSONResponse({"message": message, "detail": message}, status_code=_error_status(exc))
+            return JSONResponse({"message": message, "detail": message}, status_code=error_status(exc))
         if answer is None:
             return JSONResponse({"message": "the engine produced no answer", "detail": "no answer"}, status_code=500)
         return JSONResponse(public_answer(answer.to_json()))

@@ -10,13 +10,16 @@ refusal is a normal completion whose text says so.
 Streaming never shows the unchecked draft: while the model drafts, the stream sends SSE comments
 (keeping proxies from timing out), then the checked answer in pieces, then the closing chunk.
 Errors use OpenAI's shape, {"error": {"message", "type", "param", "code"}}, so clients show them.
-The bearer token of the JSON API guards /v1 too (ui.server.TokenAuth).
+The bearer token of the JSON API guards /v1 too (ui.server.TokenAuth), and its answering queue
+(ui.admission) admits /v1 requests too: a full line gets 503 with Retry-After, not a stall.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import queue
 import re
 import time
 import uuid
@@ -25,9 +28,8 @@ from typing import Any, Iterator, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
-
 from . import api, archive
+from .admission import AnswerPool, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +59,17 @@ class ChatRequest(BaseModel):
 
 class OpenAIError(Exception):
     def __init__(self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error") -> None:
+                 kind: str = "invalid_request_error", retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.param, self.code, self.kind = status, param, code, kind
+        self.retry_after = retry_after
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
 def _text(msg: ChatMessage, i: int) -> str:
@@ -127,8 +131,8 @@ def parse(body: Any) -> tuple[ChatRequest, api.AskRequest]:
 
 
 def _engine_error(exc: Exception) -> OpenAIError:
-    status = api._error_status(exc)
-    return OpenAIError(api._error_message(exc), status=status,
+    status = api.error_status(exc)
+    return OpenAIError(api.public_error(exc), status=status,
                        kind="invalid_request_error" if status == 400 else "server_error")
 
 
@@ -144,12 +148,45 @@ def _pieces(text: str, words: int = 4) -> Iterator[str]:
         yield "".join(tokens[i:i + words])
 
 
-def make_router(engine: Any) -> APIRouter:
+def make_router(engine: Any, pool: AnswerPool | None = None, heartbeat_s: float | None = None) -> APIRouter:
+    """`pool` is the JSON API's answering queue (one line for every way of asking); a router made
+    alone gets its own with the default limits."""
     router = APIRouter(prefix="/v1", tags=["openai"])
+    limits = api.Limits()
+    pool = pool or AnswerPool(limits.workers, limits.queue_size, limits.timeout_s)
+    heartbeat_s = heartbeat_s or limits.heartbeat_s
 
     def extras(out: archive.AskOut) -> dict[str, Any]:
         return {"citations": [c.model_dump() for c in out.citations], "refused": out.refused,
                 "standalone_question": out.standalone_question}
+
+    def busy() -> OpenAIError:
+        wait = pool.retry_after()
+        return OpenAIError(f"the server is busy answering other questions; try again in {wait} s", status=503,
+                           kind="server_error", code="queue_full", retry_after=wait)
+
+    def timed_out() -> OpenAIError:
+        wait = pool.retry_after()
+        return OpenAIError(f"no answer within {pool.timeout_s:g} s; try again in {wait} s", status=503,
+                           kind="server_error", code="timeout", retry_after=wait)
+
+    def answering(ask: api.AskRequest, emit: Any) -> Any:
+        """The worker's job: the engine's stream, stopped when the request gives up (ticket.stop)."""
+        def work(ticket: Ticket) -> Any:
+            stream = engine.ask_stream(ask.question, ask.turns())
+            try:
+                for item in stream:
+                    if ticket.stop.is_set():
+                        return None
+                    if not isinstance(item, str):
+                        return item
+                    emit()
+                return None
+            finally:
+                close = getattr(stream, "close", None)
+                if close:
+                    close()
+        return work
 
     @router.get("/models")
     def models() -> JSONResponse:
@@ -163,7 +200,8 @@ def make_router(engine: Any) -> APIRouter:
                                                  403: {"description": "invalid token"},
                                                  404: {"description": "unknown model"},
                                                  413: {"description": "request body too large"},
-                                                 503: {"description": "the answering queue is full"}})
+                                                 503: {"description": "the answering queue is full, or no "
+                                                                      "answer came in time (Retry-After)"}})
     async def chat_completions(request: Request) -> Any:
         """OpenAI chat completions; the reply carries `citations` and `refused` beside `choices`."""
         try:
@@ -174,15 +212,27 @@ def make_router(engine: Any) -> APIRouter:
             req, ask = parse(body)
         except OpenAIError as exc:
             return exc.response()
+        ticket = pool.admit()
+        if ticket is None:
+            return busy().response()
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         if req.stream:
-            return StreamingResponse(_stream(cid, ask), media_type="text/event-stream",
+            return StreamingResponse(_stream(cid, ask, ticket), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        future = pool.run(ticket, answering(ask, lambda: None))
         try:
-            answer = await run_in_threadpool(engine.ask, ask.question, ask.turns())
+            answer = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), ticket.remaining())
+        except (asyncio.TimeoutError, TimeoutError):
+            ticket.cancel()
+            return timed_out().response()
+        except asyncio.CancelledError:  # the client went away
+            ticket.cancel()
+            raise
         except Exception as exc:
             log.exception("/v1/chat/completions failed")
             return _engine_error(exc).response()
+        if answer is None:
+            return _engine_error(RuntimeError("the engine produced no answer")).response()
         out = archive.ask_out(engine, answer)
         return JSONResponse({
             "id": cid, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
@@ -191,31 +241,47 @@ def make_router(engine: Any) -> APIRouter:
                                      "refusal": None}}],
             **extras(out)})
 
-    def _stream(cid: str, ask: api.AskRequest) -> Iterator[str]:
-        from rag.records import Answer
+    def _stream(cid: str, ask: api.AskRequest, ticket: Ticket) -> Iterator[str]:
+        # Starlette iterates this in a thread; the answer itself runs on the pool's worker, which
+        # reports each drafted token so the stream can send a sign of life.
+        inbox: queue.Queue = queue.Queue()
+
+        def work(t: Ticket) -> None:
+            try:
+                inbox.put(("answer", answering(ask, lambda: inbox.put(("token", None)))(t)))
+            except Exception as exc:
+                log.exception("/v1/chat/completions stream failed")
+                inbox.put(("error", exc))
 
         yield _chunk(cid, {"role": "assistant", "content": ""})
-        stream = engine.ask_stream(ask.question, ask.turns())
         try:
-            answer = None
-            for item in stream:
-                if isinstance(item, Answer):
-                    answer = item
+            pool.run(ticket, work)
+            while True:
+                wait = min(heartbeat_s, ticket.remaining())
+                if wait <= 0:
+                    yield f"data: {json.dumps(timed_out().body(), ensure_ascii=False)}\n\n"
                     break
-                yield ": drafting\n\n"  # the draft is unchecked: only a sign of life
-            if answer is None:
-                raise RuntimeError("the engine produced no answer")
-            out = archive.ask_out(engine, answer)
-            for piece in _pieces(archive.answer_with_sources(out)):
-                yield _chunk(cid, {"content": piece})
-            yield _chunk(cid, {}, "stop", **extras(out))
-        except Exception as exc:
-            log.exception("/v1/chat/completions stream failed")
-            yield f"data: {json.dumps(_engine_error(exc).body(), ensure_ascii=False)}\n\n"
+                try:
+                    kind, item = inbox.get(timeout=wait)
+                except queue.Empty:
+                    yield ": queued\n\n" if ticket.position() else ": drafting\n\n"
+                    continue
+                if kind == "token":
+                    yield ": drafting\n\n"  # the draft is unchecked: only a sign of life
+                    continue
+                if kind == "error":
+                    yield f"data: {json.dumps(_engine_error(item).body(), ensure_ascii=False)}\n\n"
+                    break
+                if item is None:
+                    yield f"data: {json.dumps(_engine_error(RuntimeError('the engine produced no answer')).body())}\n\n"
+                    break
+                out = archive.ask_out(engine, item)
+                for piece in _pieces(archive.answer_with_sources(out)):
+                    yield _chunk(cid, {"content": piece})
+                yield _chunk(cid, {}, "stop", **extras(out))
+                break
         finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
+            ticket.cancel()  # the client left or the answer is out: free the worker
         yield "data: [DONE]\n\n"
 
     return router

@@ -274,8 +274,10 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     app = FastAPI(title="Newsroom RAG", docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.add_exception_handler(RequestValidationError, api.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, api.http_error_handler)
-    app.include_router(api.make_router(engine, settings))
-    app.include_router(openai_api.make_router(engine))
+    api_router = api.make_router(engine, settings)
+    app.include_router(api_router)
+    limits = api.Limits.from_settings(settings)
+    app.include_router(openai_api.make_router(engine, api_router.answer_pool, limits.heartbeat_s))
     app.include_router(widget.make_router())
     edges.redact_access_log()
 
