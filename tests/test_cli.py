@@ -51,3 +51,12 @@ def test_bad_files_are_reported_but_the_rest_is_ingested(tmp_path):
 def test_search_without_an_index_says_how_to_build_one(tmp_path):
     proc = _rag("search", "x", index_dir=tmp_path / "none", check=False)
     assert proc.returncode == 1 and "rag ingest" in proc.stderr
+
+
+def test_ingest_shows_progress_before_it_embeds(tmp_path):
+    """Finding 8's silence: the first line comes before any file is read, then reading and chunking
+    count documents, then embedding counts chunks."""
+    err = _rag("ingest", str(CORPUS), index_dir=tmp_path / "index").stderr
+    first, chunking, embedding = err.find("reading "), err.find("reading and chunking"), err.find("embedding")
+    assert err.lstrip().startswith("reading "), err[:500]  # the very first output
+    assert 0 <= first < chunking < embedding, err[-2000:]
