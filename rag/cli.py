@@ -128,11 +128,20 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     engine = _engine(args)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        report = ingest(args.paths or [settings.corpus_dir], index_dir=engine.index_dir, embedder=engine.embedder,
-                        chunking=engine.chunking, params=engine.index_params, rebuild=args.rebuild,
-                        progress=not args.quiet, prune=args.prune, force=args.force,
-                        max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
-                        notify=say)
+        if settings.store_url:  # PostgreSQL (rag/store/pg_ingest.py): same rules, one transaction per batch
+            from .store.pg_ingest import ingest_postgres
+
+            report = ingest_postgres(args.paths or [settings.corpus_dir], url=settings.store_url,
+                                     embedder=engine.embedder, chunking=engine.chunking, cache_dir=engine.index_dir,
+                                     rebuild=args.rebuild, progress=not args.quiet, prune=args.prune,
+                                     force=args.force, max_prune_share=settings.prune_max_share, notify=say,
+                                     hnsw_m=settings.pg_hnsw_m, hnsw_ef_construction=settings.pg_hnsw_ef_construction)
+        else:
+            report = ingest(args.paths or [settings.corpus_dir], index_dir=engine.index_dir,
+                            embedder=engine.embedder, chunking=engine.chunking, params=engine.index_params,
+                            rebuild=args.rebuild, progress=not args.quiet, prune=args.prune, force=args.force,
+                            max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
+                            notify=say)
     except (NothingToIngest, PruneRefused) as exc:
         for problem in exc.report.problems:
             say(f"skipped {problem}")
