@@ -72,7 +72,7 @@ def _register_vector(conn: "psycopg.Connection") -> None:
 
 
 # -- schema ----------------------------------------------------------------------------------------
-def _schema_v1(dim: int, hnsw_m: int, hnsw_ef_construction: int) -> list[str]:
+def _schema_v1(dim: int, hnsw_m: int, hnsw_ef_construction: int, _partitioned: bool = False) -> list[str]:
     return [
         "CREATE EXTENSION IF NOT EXISTS vector",
         """CREATE TABLE IF NOT EXISTS rag_meta (key text PRIMARY KEY, value jsonb NOT NULL)""",
@@ -80,15 +80,19 @@ def _schema_v1(dim: int, hnsw_m: int, hnsw_ef_construction: int) -> list[str]:
             doc_id text PRIMARY KEY, hash text NOT NULL, source text NOT NULL, title text NOT NULL,
             metadata jsonb NOT NULL, n_chunks int NOT NULL, n_tokens bigint NOT NULL,
             updated timestamptz NOT NULL DEFAULT clock_timestamp())""",
-        # doc_key / meta_folded / published: what Filters compare, folded at ingest like the query side.
-        f"""CREATE TABLE IF NOT EXISTS chunks (
-            doc_id text NOT NULL, ord int NOT NULL, chunk_id text NOT NULL, start_at int NOT NULL,
-            end_at int NOT NULL, text text NOT NULL, title text NOT NULL, metadata jsonb NOT NULL,
-            doc_key text NOT NULL, meta_folded jsonb NOT NULL, published text NOT NULL,
-            ntok int NOT NULL, tsv tsvector NOT NULL, embedding vector({dim}) NOT NULL,
-            PRIMARY KEY (doc_id, ord))""",
-        *chunk_indexes("chunks", hnsw_m, hnsw_ef_construction),
+        f"CREATE TABLE IF NOT EXISTS chunks ({chunk_columns(dim)}, PRIMARY KEY (doc_id, ord))",
+        # A sharded coordinator's chunks are foreign partitions (rag/store/pg_shards.py): their
+        # indexes live on the shards.
+        *([] if _partitioned else chunk_indexes("chunks", hnsw_m, hnsw_ef_construction)),
     ]
+
+
+def chunk_columns(dim: int) -> str:
+    # doc_key / meta_folded / published: what Filters compare, folded at ingest like the query side.
+    return f"""doc_id text NOT NULL, ord int NOT NULL, chunk_id text NOT NULL, start_at int NOT NULL,
+        end_at int NOT NULL, text text NOT NULL, title text NOT NULL, metadata jsonb NOT NULL,
+        doc_key text NOT NULL, meta_folded jsonb NOT NULL, published text NOT NULL,
+        ntok int NOT NULL, tsv tsvector NOT NULL, embedding vector({int(dim)}) NOT NULL"""
 
 
 def chunk_indexes(table: str, hnsw_m: int = 16, hnsw_ef_construction: int = 64) -> list[str]:
@@ -125,7 +129,8 @@ def migrate(conn: "psycopg.Connection", *, dim: int, hnsw_m: int = 16, hnsw_ef_c
         for version, description, statements in MIGRATIONS:
             if version <= have:
                 continue
-            for sql in statements(dim, hnsw_m, hnsw_ef_construction):
+            sharded = conn.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('chunks')").fetchone()
+            for sql in statements(dim, hnsw_m, hnsw_ef_construction, bool(sharded and sharded[0])):
                 conn.execute(sql)
             conn.execute("INSERT INTO rag_schema (version, description) VALUES (%s, %s)", (version, description))
     _register_vector(conn)
