@@ -362,7 +362,8 @@ class PostgresStore:
     @property
     def version(self) -> str:
         count, last = self._rows("SELECT count(*), max(updated) FROM documents")[0]
-        return f"{self.where}@{last.isoformat() if last else '-'}/{count}"
+        # No "/" after the database name: /api/health shows only the last path part (no host).
+        return f"{self.where}@{last.isoformat() if last else '-'}#{count}"
 
 
 def _number_filter_args(sql: str, fargs: list[Any], args: dict[str, Any]) -> str:
