@@ -31,7 +31,7 @@ from ..loaders import load_paths
 from ..records import Chunk, Document
 from ..text import fold, tokenize
 from .postgres import (INGEST_LOCK, as_array, check_meta, connect, folded_metadata, lexical_text, metadata_json, migrate,
-                       published_of, read_meta, safe_url, tsvector_literal)
+                       published_of, read_meta, safe_url, term_frequencies, tsvector_literal)
 
 BATCH_DOCS = 64  # documents per transaction: small enough to lose little to a crash
 
@@ -48,9 +48,10 @@ class DocRows:
 
 STAGE = """CREATE TEMP TABLE IF NOT EXISTS rag_stage (
     doc_id text, ord int, chunk_id text, start_at int, end_at int, text text, title text, metadata jsonb,
-    doc_key text, meta_folded jsonb, published text, ntok int, tsv text, embedding vector) ON COMMIT DELETE ROWS"""
+    doc_key text, meta_folded jsonb, published text, ntok int, tsv text, tf jsonb, embedding vector)
+    ON COMMIT DELETE ROWS"""
 STAGE_TYPES = ["text", "int4", "text", "int4", "int4", "text", "text", "jsonb", "text", "jsonb", "text", "int4",
-               "text", "vector"]
+               "text", "jsonb", "vector"]
 
 
 def write_documents(conn, docs: Sequence[DocRows], *, remove: Sequence[str] = ()) -> int:
@@ -63,6 +64,9 @@ def write_documents(conn, docs: Sequence[DocRows], *, remove: Sequence[str] = ()
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
     conn.execute(STAGE)
     ids = [d.doc.doc_id for d in docs] + list(remove)
+    old_chunks, old_tokens = conn.execute(
+        "SELECT coalesce(sum(n_chunks), 0), coalesce(sum(n_tokens), 0) FROM documents WHERE doc_id = ANY(%s)",
+        (ids,)).fetchone()
     if ids:
         conn.execute("DELETE FROM chunks WHERE doc_id = ANY(%s)", (ids,))
     rows = 0
@@ -75,12 +79,16 @@ def write_documents(conn, docs: Sequence[DocRows], *, remove: Sequence[str] = ()
                 tokens = tokenize(lexical_text(chunk))
                 copy.write_row((chunk.doc_id, ord_, chunk.chunk_id, chunk.start, chunk.end, chunk.text, chunk.title,
                                 Jsonb(meta), key, folded, published, max(1, len(tokens)),
-                                tsvector_literal(tokens), np.asarray(vec, dtype=np.float32)))
+                                tsvector_literal(tokens), Jsonb(term_frequencies(tokens)),
+                                np.asarray(vec, dtype=np.float32)))
                 rows += 1
     conn.execute("""INSERT INTO chunks (doc_id, ord, chunk_id, start_at, end_at, text, title, metadata, doc_key,
-                                        meta_folded, published, ntok, tsv, embedding)
+                                        meta_folded, published, ntok, tsv, tf, embedding)
                     SELECT doc_id, ord, chunk_id, start_at, end_at, text, title, metadata, doc_key, meta_folded,
-                           published, ntok, tsv::tsvector, embedding FROM rag_stage""")
+                           published, ntok, tsv::tsvector, tf, embedding FROM rag_stage""")
+    conn.execute("""UPDATE rag_stats SET n_chunks = n_chunks - %s + s.n, n_tokens = n_tokens - %s + s.t
+                    FROM (SELECT count(*) AS n, coalesce(sum(ntok), 0) AS t FROM rag_stage) s""",
+                 (old_chunks, old_tokens))
     if remove:
         conn.execute("DELETE FROM documents WHERE doc_id = ANY(%s)", (list(remove),))
     if docs:
