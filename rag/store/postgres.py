@@ -277,8 +277,11 @@ def search_sql(mode: str, fusion: str, where: str) -> str:
         fused = """SELECT doc_id, ord, %(alpha)s * coalesce(dn.s, 0) + (1 - %(alpha)s) * coalesce(ln.s, 0) AS score
                    FROM dn FULL JOIN ln USING (doc_id, ord)"""
     ctes.append(f"fused AS ({fused})")
+    # The = ANY(ARRAY(...)) conditions are implied by the join; they are there for a sharded store,
+    # where they go to each shard as one indexed lookup instead of a scan of its whole table.
     return (f"WITH {', '.join(ctes)}\n"
             f"SELECT {CHUNK_COLUMNS}, c.embedding, f.score FROM fused f JOIN chunks c USING (doc_id, ord)\n"
+            f"WHERE c.doc_id = ANY(ARRAY(SELECT doc_id FROM fused)) AND c.ord = ANY(ARRAY(SELECT ord FROM fused))\n"
             f"ORDER BY f.score DESC, c.doc_id, c.ord LIMIT %(n)s")
 
 
