@@ -32,7 +32,7 @@ from rag.store.postgres import SCHEMA_VERSION, PostgresStore  # noqa: E402
 from ui.testing import free_port  # noqa: E402
 
 QUERIES = ["Who won the Serbian presidential election?", "Kostunica 48.96", "Which body issued an arrest warrant for Milošević?",
-           "What did the president say about taxes?", "Djukanovic"]
+           "What did the president say about taxes?", "Djukanovic", "What was it?"]
 
 
 @pytest.fixture(scope="module")
