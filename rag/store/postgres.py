@@ -262,19 +262,22 @@ def search_sql(mode: str, fusion: str, where: str) -> str:
             FROM matches m JOIN df USING (lexeme) JOIN terms t ON t.term = m.lexeme CROSS JOIN stats s
             WHERE m.allowed GROUP BY m.doc_id, m.ord ORDER BY score DESC LIMIT %(n)s)""")
     if mode == "dense":
-        fused = "SELECT doc_id, ord, score FROM dense"
+        fused = "SELECT doc_id, ord, score, 0 AS tie FROM dense"
     elif mode == "lexical":
-        fused = "SELECT doc_id, ord, score FROM lexical"
+        fused = "SELECT doc_id, ord, score, 0 AS tie FROM lexical"
     elif fusion == "rrf":
+        # RRF scores tie often (dense 3rd + lexical 5th = dense 5th + lexical 3rd); ties go in dense
+        # rank order, then lexical, as the embedded fusion's stable sort leaves them.
         ctes.append(f"""ranked AS (
-            SELECT doc_id, ord, 1.0 / ({RRF_K} + row_number() OVER (ORDER BY score DESC)) AS s FROM dense
+            SELECT doc_id, ord, row_number() OVER (ORDER BY score DESC) AS r, 0 AS side FROM dense
             UNION ALL
-            SELECT doc_id, ord, 1.0 / ({RRF_K} + row_number() OVER (ORDER BY score DESC)) AS s FROM lexical)""")
-        fused = "SELECT doc_id, ord, sum(s) AS score FROM ranked GROUP BY doc_id, ord"
+            SELECT doc_id, ord, row_number() OVER (ORDER BY score DESC) AS r, 1 AS side FROM lexical)""")
+        fused = f"""SELECT doc_id, ord, sum(1.0 / ({RRF_K} + r)) AS score, min(side * 1000000 + r) AS tie
+                    FROM ranked GROUP BY doc_id, ord"""
     else:
         ctes.append(f"dn AS ({_normalised('dense')})")
         ctes.append(f"ln AS ({_normalised('lexical')})")
-        fused = """SELECT doc_id, ord, %(alpha)s * coalesce(dn.s, 0) + (1 - %(alpha)s) * coalesce(ln.s, 0) AS score
+        fused = """SELECT doc_id, ord, %(alpha)s * coalesce(dn.s, 0) + (1 - %(alpha)s) * coalesce(ln.s, 0) AS score, 0 AS tie
                    FROM dn FULL JOIN ln USING (doc_id, ord)"""
     ctes.append(f"fused AS ({fused})")
     # The = ANY(ARRAY(...)) conditions are implied by the join; they are there for a sharded store,
@@ -282,7 +285,7 @@ def search_sql(mode: str, fusion: str, where: str) -> str:
     return (f"WITH {', '.join(ctes)}\n"
             f"SELECT {CHUNK_COLUMNS}, c.embedding, f.score FROM fused f JOIN chunks c USING (doc_id, ord)\n"
             f"WHERE c.doc_id = ANY(ARRAY(SELECT doc_id FROM fused)) AND c.ord = ANY(ARRAY(SELECT ord FROM fused))\n"
-            f"ORDER BY f.score DESC, c.doc_id, c.ord LIMIT %(n)s")
+            f"ORDER BY f.score DESC, f.tie, c.doc_id, c.ord LIMIT %(n)s")
 
 
 def _query_terms(query: str) -> tuple[list[str], list[int]]:
