@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     rb.add_argument("--index", type=Path)
     rb.set_defaults(func=_cmd_index_rollback)
 
+    st = sub.add_parser("store", help="the PostgreSQL store (RAG_STORE_URL): migrate it or shard its chunks")
+    st_sub = st.add_subparsers(title="store commands")
+    mg = st_sub.add_parser("migrate", help="create or upgrade the schema of RAG_STORE_URL")
+    mg.set_defaults(func=_cmd_store_migrate)
+    sh = st_sub.add_parser("shard", help="make RAG_STORE_URL (an empty database) a coordinator whose chunks are "
+                                         "hash-partitioned over these shard databases through postgres_fdw")
+    sh.add_argument("shards", nargs="+", metavar="URL", help="postgresql:// URL of each (empty) shard database")
+    sh.set_defaults(func=_cmd_store_shard)
+
     se = sub.add_parser("search", help="show the passages retrieved for a query")
     se.add_argument("query")
     se.add_argument("-k", type=int, default=None, help="number of hits (default 5)")
@@ -128,11 +137,20 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     engine = _engine(args)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        report = ingest(args.paths or [settings.corpus_dir], index_dir=engine.index_dir, embedder=engine.embedder,
-                        chunking=engine.chunking, params=engine.index_params, rebuild=args.rebuild,
-                        progress=not args.quiet, prune=args.prune, force=args.force,
-                        max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
-                        notify=say)
+        if settings.store_url:  # PostgreSQL (rag/store/pg_ingest.py): same rules, one transaction per batch
+            from .store.pg_ingest import ingest_postgres
+
+            report = ingest_postgres(args.paths or [settings.corpus_dir], url=settings.store_url,
+                                     embedder=engine.embedder, chunking=engine.chunking, cache_dir=engine.index_dir,
+                                     rebuild=args.rebuild, progress=not args.quiet, prune=args.prune,
+                                     force=args.force, max_prune_share=settings.prune_max_share, notify=say,
+                                     hnsw_m=settings.pg_hnsw_m, hnsw_ef_construction=settings.pg_hnsw_ef_construction)
+        else:
+            report = ingest(args.paths or [settings.corpus_dir], index_dir=engine.index_dir,
+                            embedder=engine.embedder, chunking=engine.chunking, params=engine.index_params,
+                            rebuild=args.rebuild, progress=not args.quiet, prune=args.prune, force=args.force,
+                            max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
+                            notify=say)
     except (NothingToIngest, PruneRefused) as exc:
         for problem in exc.report.problems:
             say(f"skipped {problem}")
@@ -158,6 +176,39 @@ def _cmd_index_list(args: argparse.Namespace) -> int:
     for s in snaps:
         counts = f"{s.documents} documents, {s.chunks} chunks" if s.problem is None else f"unusable: {s.problem}"
         print(f"{'*' if s.live else ' '} {s.name}  {s.created:20}  {counts}")
+    return 0
+
+
+def _store_settings():  # noqa: ANN202
+    from .config import load_settings
+    from .errors import ConfigError
+
+    settings = load_settings()
+    if not settings.store_url:
+        raise ConfigError("set RAG_STORE_URL=postgresql://user@host:port/database first")
+    return settings
+
+
+def _cmd_store_migrate(args: argparse.Namespace) -> int:
+    from .store.postgres import connect, migrate, safe_url
+
+    settings = _store_settings()
+    with connect(settings.store_url) as conn:
+        version = migrate(conn, dim=_engine(args).embedder.dimension, hnsw_m=settings.pg_hnsw_m,
+                          hnsw_ef_construction=settings.pg_hnsw_ef_construction)
+    print(f"{safe_url(settings.store_url)}: schema version {version}")
+    return 0
+
+
+def _cmd_store_shard(args: argparse.Namespace) -> int:
+    from .store.pg_shards import create_sharded
+    from .store.postgres import safe_url
+
+    settings = _store_settings()
+    create_sharded(settings.store_url, list(args.shards), dim=_engine(args).embedder.dimension,
+                   hnsw_m=settings.pg_hnsw_m, hnsw_ef_construction=settings.pg_hnsw_ef_construction,
+                   ef_search=settings.pg_hnsw_ef_search)
+    print(f"{safe_url(settings.store_url)}: chunks hash-partitioned over {', '.join(map(safe_url, args.shards))}")
     return 0
 
 

@@ -19,6 +19,15 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path(".rag/index")
     model_cache: Path = Path(".rag/models")
+    # The store: unset = the embedded snapshot folder above; postgresql://user@host:port/db = PostgreSQL
+    # (rag/store/postgres.py), shared by many app servers; a replica's URL serves reads only. The
+    # embedding cache still lives in index_dir on the machine that ingests.
+    store_url: str | None = None
+    store_pool_size: int = Field(4, ge=1, le=256)  # connections per process to the store
+    # pgvector HNSW: built with m / ef_construction (at the first ingest), searched with ef_search.
+    pg_hnsw_m: int = Field(16, ge=2, le=100)
+    pg_hnsw_ef_construction: int = Field(64, ge=8, le=1000)
+    pg_hnsw_ef_search: int = Field(200, ge=1, le=1000)
 
     # Ingest safety: a --prune that would remove more than this share of the indexed documents
     # needs --force; this many snapshots stay on disk for `rag index rollback`.
@@ -96,6 +105,13 @@ class Settings(BaseSettings):
     answer_queue_size: int = Field(32, ge=0, le=10_000)
     answer_timeout_s: float = Field(120.0, gt=0)
     stream_heartbeat_s: float = Field(2.0, gt=0)
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_scheme(cls, v: str | None):  # noqa: ANN001
+        if v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"store_url must start with postgresql:// (got {v[:40]!r})")
+        return v or None
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -81,24 +81,44 @@ class Engine:
     def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False,
                progress: bool = False) -> IngestReport:
         paths = list(paths) if paths else [self.settings.corpus_dir]
+        if self.settings.store_url:
+            return self._ingest_postgres(paths, rebuild=rebuild, progress=progress)
         with self._lock:
             report = ingest(paths, index_dir=self.index_dir, embedder=self.embedder, chunking=self.chunking,
                             params=self.index_params, rebuild=rebuild, progress=progress)
             self._retriever = None  # the next query sees the new snapshot
         return report
 
+    def _ingest_postgres(self, paths: list, **kw) -> IngestReport:
+        from .store.pg_ingest import ingest_postgres
+
+        s = self.settings
+        return ingest_postgres(paths, url=s.store_url, embedder=self.embedder, chunking=self.chunking,
+                               cache_dir=self.index_dir, max_prune_share=s.prune_max_share, hnsw_m=s.pg_hnsw_m,
+                               hnsw_ef_construction=s.pg_hnsw_ef_construction, **kw)
+
     # -- retrieval -----------------------------------------------------------------------------
+    def open_store(self) -> store.Store:
+        """The configured store: PostgreSQL when RAG_STORE_URL is set, else the snapshot folder."""
+        s = self.settings
+        if s.store_url:
+            from .store.postgres import PostgresStore
+
+            return PostgresStore(s.store_url, embedder_id=self.embedder.id, chunking=self.chunking.to_json(),
+                                 ef_search=s.pg_hnsw_ef_search, pool_size=s.store_pool_size)
+        snap = store.load(self.index_dir, self.index_params)
+        store.check_compatible(snap.manifest, embedder_id=self.embedder.id,
+                               chunking=self.chunking.to_json(), where=self.index_dir)
+        return store.EmbeddedStore(snap)
+
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
             with self._lock:
                 if self._retriever is None:
-                    snap = store.load(self.index_dir, self.index_params)
-                    store.check_compatible(snap.manifest, embedder_id=self.embedder.id,
-                                           chunking=self.chunking.to_json(), where=self.index_dir)
                     s = self.settings
-                    self._retriever = Retriever(snap, self.embedder, mode=s.retrieval_mode, fusion=s.fusion,
-                                                mmr_lambda=s.mmr_lambda, alpha=s.hybrid_alpha)
+                    self._retriever = Retriever(self.open_store(), self.embedder, mode=s.retrieval_mode,
+                                                fusion=s.fusion, mmr_lambda=s.mmr_lambda, alpha=s.hybrid_alpha)
         return self._retriever
 
     def search(self, query: str, k: int | None = None, *, mode: Mode | None = None,
@@ -182,6 +202,5 @@ class Engine:
         )
 
     def health(self) -> dict:
-        snap = self.retriever.snapshot
-        return {"documents": len(snap.documents), "chunks": len(snap.chunks), "embedder": self.embedder.id,
-                "generator": self.generator.id, "index": str(snap.path)}
+        st = self.retriever.store
+        return {**st.counts(), "embedder": self.embedder.id, "generator": self.generator.id, "index": st.version}

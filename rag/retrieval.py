@@ -15,12 +15,12 @@ import numpy as np
 from .embedding import Embedder
 from .errors import ConfigError
 from .records import Hit
-from .store import Snapshot
+from .store import EmbeddedStore, Snapshot
+from .store.base import Candidate, Store
 from .text import fold
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES = ("dense", "lexical", "hybrid")
-RRF_K = 60
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,14 @@ class Filters:
 
 
 class Retriever:
-    def __init__(self, snapshot: Snapshot, embedder: Embedder, *, mode: Mode = "hybrid",
+    """First-stage search on a Store (embedded snapshot or PostgreSQL), then MMR over the candidates."""
+
+    def __init__(self, source: Snapshot | Store, embedder: Embedder, *, mode: Mode = "hybrid",
                  fusion: str = "weighted", mmr_lambda: float = 0.8, alpha: float = 0.3) -> None:
         _check_mode(mode)
         if fusion not in ("rrf", "weighted"):
             raise ConfigError(f"unknown fusion {fusion!r}; expected rrf or weighted")
-        self.snapshot = snapshot
+        self.store: Store = EmbeddedStore(source) if isinstance(source, Snapshot) else source
         self.embedder = embedder
         self.mode = mode
         self.fusion = fusion
@@ -64,8 +66,15 @@ class Retriever:
         self.alpha = alpha  # weight of the dense score in weighted fusion
 
     @property
+    def snapshot(self) -> Snapshot:
+        """The in-memory snapshot (embedded store only)."""
+        if not isinstance(self.store, EmbeddedStore):
+            raise ConfigError(f"the store {self.store.version} has no in-memory snapshot; use retriever.store")
+        return self.store.snapshot
+
+    @property
     def size(self) -> int:
-        return len(self.snapshot.chunks)
+        return self.store.counts()["chunks"]
 
     def search(self, query: str, k: int = 5, *, mode: Mode | None = None, filters: Filters | None = None,
                candidates: int = 50, diversify: bool = True) -> list[Hit]:
@@ -73,58 +82,25 @@ class Retriever:
         _check_mode(mode)
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
-        if not query.strip() or self.size == 0:
-            return []
-        allowed = self._allowed(filters)
-        if allowed is not None and len(allowed) == 0:
+        if not query.strip():
             return []
         pool = max(candidates, 4 * k)
         qvec = self.embedder.embed([query])[0] if mode != "lexical" or diversify else None
-        dense = self._dense(qvec, pool, allowed) if mode != "lexical" else {}
-        lexical = self._lexical(query, pool, allowed) if mode != "dense" else {}
-        if mode == "dense":
-            scored = dense
-        elif mode == "lexical":
-            scored = lexical
-        elif self.fusion == "rrf":
-            scored = _rrf(dense, lexical)
-        else:
-            scored = _weighted(dense, lexical, self.alpha)
-        ranked = sorted(scored.items(), key=lambda kv: -kv[1])
+        ranked = self.store.search(query, qvec, pool, mode=mode, fusion=self.fusion, alpha=self.alpha,
+                                   filters=filters)
         if diversify and qvec is not None and self.mmr_lambda < 1.0:
             ranked = self._mmr(ranked, k)
-        return [Hit(self.snapshot.chunks[pos], float(score), rank)
-                for rank, (pos, score) in enumerate(ranked[:k], start=1)]
+        return [Hit(c.chunk, float(c.score), rank) for rank, c in enumerate(ranked[:k], start=1)]
 
-    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
-        if filters is None or not filters.active():
-            return None
-        chunks = self.snapshot.chunks
-        return np.array([i for i, c in enumerate(chunks) if filters.allows(c.doc_id, c.metadata)], dtype=np.int64)
-
-    def _dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
-        scores, ids = self.snapshot.dense.search(qvec[None, :], n, allowed)
-        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
-
-    def _lexical(self, query: str, n: int, allowed: np.ndarray | None) -> dict[int, float]:
-        scores = self.snapshot.lexical.scores(query)
-        if allowed is not None:
-            masked = np.full_like(scores, -1.0)
-            masked[allowed] = scores[allowed]
-            scores = masked
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
-
-    def _mmr(self, ranked: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    def _mmr(self, ranked: list[Candidate], k: int) -> list[Candidate]:
         """Maximal marginal relevance over the fused list; relevance is the fused score scaled to [0, 1]."""
         if len(ranked) <= 1:
             return ranked
         top = ranked[: max(4 * k, 20)]
-        scores = np.array([s for _, s in top])
+        scores = np.array([c.score for c in top])
         lo, hi = scores.min(), scores.max()
         rel = (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
-        vecs = self.snapshot.vectors[[p for p, _ in top]]
+        vecs = np.stack([c.vector for c in top]).astype(np.float32, copy=False)
         chosen: list[int] = []
         left = list(range(len(top)))
         while left and len(chosen) < k:
@@ -142,22 +118,3 @@ class Retriever:
 def _check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ConfigError(f"unknown retrieval mode {mode!r}; expected one of {', '.join(MODES)}")
-
-
-def _rrf(*rankings: dict[int, float]) -> dict[int, float]:
-    fused: dict[int, float] = {}
-    for scores in rankings:
-        for rank, pos in enumerate(sorted(scores, key=lambda p: -scores[p]), start=1):
-            fused[pos] = fused.get(pos, 0.0) + 1.0 / (RRF_K + rank)
-    return fused
-
-
-def _weighted(dense: dict[int, float], lexical: dict[int, float], alpha: float) -> dict[int, float]:
-    def norm(scores: dict[int, float]) -> dict[int, float]:
-        if not scores:
-            return {}
-        lo, hi = min(scores.values()), max(scores.values())
-        return {p: (s - lo) / (hi - lo) if hi > lo else 1.0 for p, s in scores.items()}
-
-    d, l = norm(dense), norm(lexical)
-    return {p: alpha * d.get(p, 0.0) + (1 - alpha) * l.get(p, 0.0) for p in set(d) | set(l)}

@@ -111,7 +111,7 @@ def test_failure_mid_write_leaves_the_previous_index_live(tmp_path, corpus_copy,
 
 SLOW_DISK = """
 import sys, time
-import rag.store as store
+import rag.store.embedded as store  # the module whose save() calls _fsync_tree
 fsync = store._fsync_tree
 def slow(folder):  # the snapshot's files are on disk but not yet switched in: a long window
     fsync(folder)

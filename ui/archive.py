@@ -118,9 +118,8 @@ def document_metadata(engine: Any, doc_id: str, hits: Sequence[Any] = ()) -> dic
     for h in hits:
         if h.chunk.doc_id == doc_id:
             return _meta(h.chunk.metadata)
-    snap = engine.retriever.snapshot
-    positions = snap.by_doc.get(doc_id) or []
-    return _meta(snap.chunks[positions[0]].metadata) if positions else _meta({})
+    chunks = engine.retriever.store.document_chunks(doc_id)
+    return _meta(chunks[0].metadata) if chunks else _meta({})
 
 
 def citations_out(engine: Any, answer: Any) -> list[CitationOut]:
@@ -169,18 +168,16 @@ def strip_sources(text: str) -> str:
 
 # -- articles as resources --------------------------------------------------------------------
 def article_ids(engine: Any) -> list[str]:
-    return list(engine.retriever.snapshot.by_doc)
+    return engine.retriever.store.document_ids()
 
 
 def article(engine: Any, doc_id: str) -> tuple[str, str, dict[str, str | None]] | None:
     """(title, text, metadata) of an indexed article, or None. The text is rebuilt from its chunks at
     their offsets, so citation offsets index into it; the whitespace between sentences that no chunk
     holds is a space."""
-    snap = engine.retriever.snapshot
-    positions = snap.by_doc.get(doc_id)
-    if not positions:
+    chunks = engine.retriever.store.document_chunks(doc_id)
+    if not chunks:
         return None
-    chunks = [snap.chunks[p] for p in positions]
     buf = [" "] * max(c.end for c in chunks)
     for c in chunks:
         buf[c.start:c.end] = c.text

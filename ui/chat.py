@@ -137,11 +137,11 @@ def choose_examples(engine: Any, settings: Any, n: int = 4) -> list[str]:
     passes.
     """
     try:
-        snapshot = engine.retriever.snapshot
+        snapshot = engine.retriever.store
     except Exception as exc:  # no usable index: nothing to suggest
         log.warning("no example questions: %s", exc)
         return []
-    key = (id(engine), str(snapshot.path), tuple(settings.example_questions), str(_qa_file(settings)), n)
+    key = (id(engine), snapshot.version, tuple(settings.example_questions), str(_qa_file(settings)), n)
     if key not in _EXAMPLE_CACHE:
         _EXAMPLE_CACHE[key] = _check_examples(engine, settings, snapshot, n)
     return list(_EXAMPLE_CACHE[key])
@@ -169,7 +169,7 @@ def _check_examples(engine: Any, settings: Any, snapshot: Any, n: int) -> list[s
                 rows = [json.loads(line) for line in f if line.strip()]
         except (OSError, TypeError, ValueError) as exc:
             log.warning("no example questions from %s: %s", path, exc)
-        text = fold(" ".join(c.text for c in snapshot.chunks))
+        text = fold(" ".join(snapshot.all_texts()))
         candidates = [(r["question"], tuple(r.get("answers") or ())) for r in rows
                       if isinstance(r, dict) and r.get("answerable") and not r.get("history") and r.get("question")
                       and r.get("answers") and r.get("evidence")

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexError_, IndexMismatchError
-from .index import FaissIndex, IndexParams
-from .lexical import TOKENIZER_VERSION, LexicalIndex
-from .records import Chunk
+from ..errors import IndexError_, IndexMismatchError
+from ..index import FaissIndex, IndexParams
+from ..lexical import TOKENIZER_VERSION, LexicalIndex
+from ..records import Chunk
+from .base import Candidate, rrf, weighted
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -308,3 +309,64 @@ def _chunk_json(c: Chunk) -> dict[str, Any]:
 
 def _chunk(d: dict[str, Any]) -> Chunk:
     return Chunk(**d)
+
+
+class EmbeddedStore:
+    """The Store role over one in-memory Snapshot: FAISS for dense, bm25s for lexical, fused here."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def search(self, query: str, qvec: np.ndarray | None, n: int, *, mode: str, fusion: str, alpha: float,
+               filters: Any = None) -> list[Candidate]:
+        snap = self.snapshot
+        if not snap.chunks:
+            return []
+        allowed = None
+        if filters is not None and filters.active():
+            allowed = np.array([i for i, c in enumerate(snap.chunks) if filters.allows(c.doc_id, c.metadata)],
+                               dtype=np.int64)
+            if len(allowed) == 0:
+                return []
+        dense = self._dense(qvec, n, allowed) if mode != "lexical" else {}
+        lexical = self._lexical(query, n, allowed) if mode != "dense" else {}
+        if mode == "dense":
+            scored = dense
+        elif mode == "lexical":
+            scored = lexical
+        elif fusion == "rrf":
+            scored = rrf(dense, lexical)
+        else:
+            scored = weighted(dense, lexical, alpha)
+        ranked = sorted(scored.items(), key=lambda kv: -kv[1])
+        return [Candidate(snap.chunks[pos], score, snap.vectors[pos]) for pos, score in ranked]
+
+    def _dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+        scores, ids = self.snapshot.dense.search(qvec[None, :], n, allowed)
+        return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
+
+    def _lexical(self, query: str, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+        scores = self.snapshot.lexical.scores(query)
+        if allowed is not None:
+            masked = np.full_like(scores, -1.0)
+            masked[allowed] = scores[allowed]
+            scores = masked
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+    def document_ids(self) -> list[str]:
+        return list(self.snapshot.by_doc)
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        return [self.snapshot.chunks[p] for p in self.snapshot.by_doc.get(doc_id) or []]
+
+    def counts(self) -> dict[str, int]:
+        return {"documents": len(self.snapshot.documents), "chunks": len(self.snapshot.chunks)}
+
+    def all_texts(self) -> list[str]:
+        return [c.text for c in self.snapshot.chunks]
+
+    @property
+    def version(self) -> str:
+        return str(self.snapshot.path)
