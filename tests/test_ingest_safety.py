@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from rag import store
+from rag.errors import IndexError_
 from rag.ingest import NothingToIngest, PruneRefused, ingest
 from conftest import CORPUS, ROOT
 
@@ -92,7 +93,7 @@ def test_last_snapshots_are_kept_and_rollback_returns_to_them(indexed, embedder)
     assert store.rollback(index_dir) == names[-2]
     assert _docs(index_dir) == DOCS | {"n0", "n1", "n2"}
     assert store.rollback(index_dir, names[-3]) == names[-3]
-    with pytest.raises(store.IndexError_, match="no usable snapshot"):
+    with pytest.raises(IndexError_, match="no usable snapshot"):
         store.rollback(index_dir, names[0])
 
 
