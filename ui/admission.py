@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 
 @dataclass(eq=False)
@@ -119,3 +119,24 @@ class AnswerPool:
                 self._waiting.remove(ticket)
         if ticket.future is not None:
             ticket.future.cancel()  # a no-op once running; the stop flag ends it then
+
+
+def answer_job(ask_stream: Callable[[], Iterable[Any]], on_token: Callable[[], None] | None = None) -> Callable[[Ticket], Any]:
+    """A worker's job for AnswerPool.run: consume the engine's stream (draft strings, then the Answer)
+    and return the Answer, or None when the request gave up (ticket.stop) or no answer came."""
+    def work(ticket: Ticket) -> Any:
+        stream = ask_stream()
+        try:
+            for item in stream:
+                if ticket.stop.is_set():
+                    return None
+                if not isinstance(item, str):
+                    return item
+                if on_token is not None:
+                    on_token()
+            return None
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+    return work

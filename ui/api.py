@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .admission import AnswerPool, Ticket
+from .admission import AnswerPool, Ticket, answer_job
 
 log = logging.getLogger(__name__)
 
@@ -260,20 +260,7 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
             status_code=503, headers={"Retry-After": str(wait)})
 
     def answer_in_worker(req: AskRequest) -> Callable[[Ticket], Any]:
-        def work(ticket: Ticket) -> Any:
-            stream = engine.ask_stream(req.question, req.turns(), k=req.k, mode=req.mode)
-            try:
-                for item in stream:
-                    if ticket.stop.is_set():
-                        return None
-                    if not isinstance(item, str):
-                        return item
-                return None
-            finally:
-                close = getattr(stream, "close", None)
-                if close:
-                    close()
-        return work
+        return answer_job(lambda: engine.ask_stream(req.question, req.turns(), k=req.k, mode=req.mode))
 
     @router.post("/ask", response_model=AnswerOut, responses=_ERRORS)
     async def ask(req: AskRequest) -> JSONResponse:

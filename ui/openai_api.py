@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import api, archive
-from .admission import AnswerPool, Ticket
+from .admission import AnswerPool, Ticket, answer_job
 
 log = logging.getLogger(__name__)
 
@@ -170,23 +170,8 @@ def make_router(engine: Any, pool: AnswerPool | None = None, heartbeat_s: float 
         return OpenAIError(f"no answer within {pool.timeout_s:g} s; try again in {wait} s", status=503,
                            kind="server_error", code="timeout", retry_after=wait)
 
-    def answering(ask: api.AskRequest, emit: Any) -> Any:
-        """The worker's job: the engine's stream, stopped when the request gives up (ticket.stop)."""
-        def work(ticket: Ticket) -> Any:
-            stream = engine.ask_stream(ask.question, ask.turns())
-            try:
-                for item in stream:
-                    if ticket.stop.is_set():
-                        return None
-                    if not isinstance(item, str):
-                        return item
-                    emit()
-                return None
-            finally:
-                close = getattr(stream, "close", None)
-                if close:
-                    close()
-        return work
+    def answering(ask: api.AskRequest, on_token: Any = None) -> Any:
+        return answer_job(lambda: engine.ask_stream(ask.question, ask.turns()), on_token)
 
     @router.get("/models")
     def models() -> JSONResponse:
@@ -219,7 +204,7 @@ def make_router(engine: Any, pool: AnswerPool | None = None, heartbeat_s: float 
         if req.stream:
             return StreamingResponse(_stream(cid, ask, ticket), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        future = pool.run(ticket, answering(ask, lambda: None))
+        future = pool.run(ticket, answering(ask))
         try:
             answer = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), ticket.remaining())
         except (asyncio.TimeoutError, TimeoutError):
