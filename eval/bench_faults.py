@@ -52,7 +52,7 @@ def count_then_die(module, name, at):
             die()
         return out
     setattr(module, name, wrapper)
-import rag.loaders, rag.ingest, rag.embedcache, rag.store
+import rag.loaders, rag.ingest, rag.embedcache, rag.store.embedded
 if moment == "reading":
     count_then_die(rag.loaders, "_document", int(os.environ["BENCH_HALF_DOCS"]))
 elif moment == "chunking":
@@ -62,7 +62,7 @@ elif moment == "embedding-first-batch":
 elif moment == "embedding-half":
     count_then_die(rag.embedcache.EmbedCache, "put_many", int(os.environ["BENCH_HALF_BATCHES"]))
 elif moment == "writing-snapshot":
-    count_then_die(rag.store, "_fsync_tree", 1)
+    count_then_die(rag.store.embedded, "_fsync_tree", 1)  # the folder store writes the snapshot
 from rag.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -25,6 +26,9 @@ MAX_ANSWER_CHARS = 10_000
 MAX_HISTORY_TURNS = 20
 K_MIN, K_MAX = 1, 20
 HEALTH_WAIT_S = 1.0  # a health check slower than this answers "starting" (503) instead of hanging
+# A good health result is reused this long: under load, a probe then needs no worker thread (whose
+# turn at the GIL among busy answering threads was what made the slowest probes slow).
+HEALTH_FRESH_S = 1.0
 
 
 def _valid_unicode(v: str, what: str) -> str:
@@ -242,7 +246,7 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
     limits = Limits.from_settings(settings)
     pool = AnswerPool(limits.workers, limits.queue_size, limits.timeout_s)
     router.answer_pool = pool  # type: ignore[attr-defined] # for tests and the server's shutdown
-    health_state: dict[str, Any] = {"pending": None}
+    health_state: dict[str, Any] = {"pending": None, "info": None, "at": 0.0}
     health_executor = ThreadPoolExecutor(1, thread_name_prefix="rag-health")
 
     def busy() -> JSONResponse:
@@ -359,6 +363,8 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
     @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
     async def health() -> JSONResponse:
         """Index size and model ids; answered at once, also while every answer worker is busy."""
+        if health_state["info"] is not None and time.monotonic() - health_state["at"] < HEALTH_FRESH_S:
+            return JSONResponse(jsonable_encoder({"status": "ok", **health_state["info"], "queue": pool.stats()}))
         pending = health_state["pending"]
         if pending is None or pending.done():
             pending = health_state["pending"] = health_executor.submit(engine.health)
@@ -372,6 +378,7 @@ def make_router(engine: Any, settings: Any = None) -> APIRouter:
                                 status_code=503)
         if "index" in info:  # the snapshot's name, not where it lives on the server
             info["index"] = PurePath(str(info["index"])).name
+        health_state["info"], health_state["at"] = info, time.monotonic()
         return JSONResponse(jsonable_encoder({"status": "ok", **info, "queue": pool.stats()}))
 
     return router
