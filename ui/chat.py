@@ -143,7 +143,7 @@ def choose_examples(engine: Any, settings: Any, n: int = 4) -> list[str]:
         return []
     key = (id(engine), snapshot.version, tuple(settings.example_questions), str(_qa_file(settings)), n)
     if key not in _EXAMPLE_CACHE:
-        _EXAMPLE_CACHE[key] = _check_examples(engine, settings, snapshot, n)
+        _EXAMPLE_CACHE[key] = _check_examples(engine, settings, n)
     return list(_EXAMPLE_CACHE[key])
 
 
@@ -156,11 +156,11 @@ def _qa_file(settings: Any) -> Path | None:
     return None
 
 
-def _check_examples(engine: Any, settings: Any, snapshot: Any, n: int) -> list[str]:
+def _check_examples(engine: Any, settings: Any, n: int) -> list[str]:
     from rag.text import fold
 
     if settings.example_questions:
-        candidates = [(q, ()) for q in settings.example_questions]
+        candidates = [(q, (), ()) for q in settings.example_questions]
     else:
         path = _qa_file(settings)
         rows: list[dict[str, Any]] = []
@@ -169,15 +169,17 @@ def _check_examples(engine: Any, settings: Any, snapshot: Any, n: int) -> list[s
                 rows = [json.loads(line) for line in f if line.strip()]
         except (OSError, TypeError, ValueError) as exc:
             log.warning("no example questions from %s: %s", path, exc)
-        text = fold(" ".join(snapshot.all_texts()))
-        candidates = [(r["question"], tuple(r.get("answers") or ())) for r in rows
+        candidates = [(r["question"], tuple(r.get("answers") or ()), tuple(map(str, r["evidence"]))) for r in rows
                       if isinstance(r, dict) and r.get("answerable") and not r.get("history") and r.get("question")
-                      and r.get("answers") and r.get("evidence")
-                      and all(fold(str(e)) in text for e in r["evidence"])]
+                      and r.get("answers") and r.get("evidence")]
     chosen: list[str] = []
-    for question, answers in candidates[: 3 * n]:
-        if len(chosen) >= n:
+    tried = 0
+    for question, answers, evidence in candidates:
+        if len(chosen) >= n or tried >= 3 * n:
             break
+        if evidence and not all(_in_archive(engine, quote) for quote in evidence):
+            continue  # written about another archive
+        tried += 1
         try:
             answer = engine.ask(question)
         except Exception as exc:
@@ -189,6 +191,16 @@ def _check_examples(engine: Any, settings: Any, snapshot: Any, n: int) -> list[s
         else:
             log.info("example question left out (answered wrongly): %r", question)
     return chosen
+
+
+def _in_archive(engine: Any, quote: str) -> bool:
+    """The quote stands in a chunk of the served archive: a lexical search for it finds it. (One
+    search per quote, not the whole archive's text in memory, which a large store cannot afford.)"""
+    from rag.text import fold
+
+    want = fold(quote)
+    hits = engine.retriever.search(quote, 5, mode="lexical", diversify=False)
+    return any(want in fold(hit.chunk.text) for hit in hits)
 
 
 class FeedbackLog:

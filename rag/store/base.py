@@ -9,7 +9,7 @@ does the same diversification (MMR) on top of either.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
@@ -49,8 +49,6 @@ class Store(Protocol):
     def counts(self) -> dict[str, int]:
         """{"documents": n, "chunks": n}"""
         ...
-
-    def all_texts(self) -> Sequence[str]: ...
 
     @property
     def version(self) -> str:

@@ -364,9 +364,6 @@ class EmbeddedStore:
     def counts(self) -> dict[str, int]:
         return {"documents": len(self.snapshot.documents), "chunks": len(self.snapshot.chunks)}
 
-    def all_texts(self) -> list[str]:
-        return [c.text for c in self.snapshot.chunks]
-
     @property
     def version(self) -> str:
         return str(self.snapshot.path)

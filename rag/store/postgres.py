@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -368,9 +368,6 @@ class PostgresStore:
     def counts(self) -> dict[str, int]:
         docs, chunks = self._rows("SELECT count(*), coalesce(sum(n_chunks), 0) FROM documents")[0]
         return {"documents": int(docs), "chunks": int(chunks)}
-
-    def all_texts(self) -> Iterator[str]:
-        return iter([r[0] for r in self._rows("SELECT text FROM chunks ORDER BY doc_id, ord")])
 
     @property
     def version(self) -> str:
