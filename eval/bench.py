@@ -63,10 +63,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def machine() -> list[str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    flags = Path("/proc/cpuinfo").read_text()
-    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f" {f}" in flags]
+    from rag.autotune import cpu_info
+
+    cpu = cpu_info()
     mem = next((int(line.split()[1]) / 2**20 for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), 0.0)  # fmt: skip
     versions = []
@@ -76,7 +75,7 @@ def machine() -> list[str]:
         except Exception:  # noqa: BLE001 - an optional backend that is not installed
             versions.append(f"{mod} (not installed)")
     return [
-        f"- CPU: {cpu}, {os.cpu_count()} cores, SIMD: {', '.join(simd) or 'none of avx2/avx512'}",
+        f"- CPU: {cpu.describe()}",
         f"- Memory: {mem:.0f} GiB; load average at start {os.getloadavg()[0]:.2f}",
         f"- Python {platform.python_version()}; {'; '.join(versions)}",
     ]
@@ -309,11 +308,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     p.add_argument("--docs", type=int, default=5000, help="documents in the large ingest corpus (default 5000)")
     p.add_argument("--out", type=Path, default=ROOT / "eval/BENCHMARKS.md", help="Markdown report")
+    p.add_argument("--pick", action="store_true",
+                   help="measure the embedder and llama.cpp variants on this CPU now, record the fastest that "
+                        "passes its accuracy check for RAG_*=auto (rag/autotune.py), print the table and exit")  # fmt: skip
     return p
+
+
+def pick() -> int:
+    from rag import autotune
+    from rag.config import load_settings
+
+    s = load_settings()
+    cache = Path(s.model_cache)
+    for kind, model in (("embedder", s.embedder), ("generator", s.generator_model)):
+        choice, trials = autotune.tune(kind, model, cache)
+        unit = trials[0].unit if trials else ""
+        table = Table(f"{kind} variants on this CPU ({autotune.cpu_info().describe()})",
+                      ["variant", f"{unit} (min / median / max)", f"vs {trials[0].variant if trials else '-'}", "closeness", "neighbours",
+                       "passes", "chosen"])  # fmt: skip
+        base = trials[0].rate if trials else 0.0
+        best = autotune.choose(trials).variant
+        for t in trials:
+            table.rows.append([t.variant, spread(t.rates, "{:.3g}") if t.rates else f"error: {t.error}"[:100],
+                               ratio(t.rate, base) if t.rates else "", f"{t.closeness:.4f}", f"{t.neighbours:.3f}",
+                               "yes" if t.passes else "no", "**yes**" if t.variant == best else ""])  # fmt: skip
+        table.notes.append(f"Recorded in {cache / autotune.CACHE_FILE}: {choice}. Closeness: min cosine to float32 "
+                           f"(embedders, limit {autotune.MIN_COSINE:.2f}) or greedy-token agreement with the shipped "
+                           f"GGUF (generator, limit {autotune.MIN_AGREEMENT:.2f}); neighbours: share of float32's 5 "
+                           f"nearest texts in the variant's top 10 (limit {autotune.MIN_NEIGHBOURS:.2f}).")
+        print("\n" + table.markdown(), flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.pick:
+        from rag.config import offline_environment
+
+        offline_environment()
+        print("\n".join(machine()), flush=True)
+        return pick()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in SECTIONS]
     if unknown or args.repeats < 1 or args.heavy_repeats < 1:

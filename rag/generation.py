@@ -488,11 +488,18 @@ class OpenAIGenerator(_Joining):
 
 def make_generator(
     backend: str, *, model: str | None = None, cache_dir: Path, quantize: str = "none",
-    base_url: str | None = None, api_key: str | None = None, requantize: str = "q8_0",
+    base_url: str | None = None, api_key: str | None = None, requantize: str = "q8_0", threads: int | None = None,
 ) -> Generator:  # fmt: skip
-    """The generator a configuration names: switching backends is a setting, not a code change."""
+    """The generator a configuration names: switching backends is a setting, not a code change.
+    llama.cpp's requantize "auto" is the quantisation and thread count rag/autotune.py measured best
+    here (explicit threads win); otherwise threads None means one per core."""
     if backend == "llamacpp":
-        return LlamaCppGenerator(model, cache_dir=cache_dir, requantize=requantize)
+        if requantize == "auto":
+            from .autotune import pick_generator
+
+            requantize, best_threads = pick_generator(model, cache_dir)
+            threads = threads or best_threads
+        return LlamaCppGenerator(model, cache_dir=cache_dir, requantize=requantize, threads=threads)
     if backend == "transformers":
         return TransformersGenerator(model, cache_dir=cache_dir, quantize=quantize)
     if backend == "openai":

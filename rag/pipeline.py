@@ -31,6 +31,7 @@ class Engine:
                  generator: Generator | None = None) -> None:
         self.settings = settings or load_settings()
         self._embedder = embedder
+        self._injected_embedder = embedder is not None
         self._generator = generator
         self._retriever: Retriever | None = None
         self._reader: ReaderModel | None = None
@@ -43,10 +44,35 @@ class Engine:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    s = self.settings
-                    self._embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=Path(s.model_cache),
-                                                   batch_size=s.embed_batch_size)
+                    self._embedder = self._make_embedder(follow_index=True)
         return self._embedder
+
+    def _make_embedder(self, *, follow_index: bool) -> Embedder:
+        """The configured backend; with "auto", the one that built the index (its queries must be
+        embedded alike), else the one measured fastest on this CPU."""
+        s = self.settings
+        backend, cache = s.embedder_backend, Path(s.model_cache)
+        built = self._indexed_embedder_id() if backend == "auto" and follow_index else None
+        if built is not None:
+            from .autotune import float32_backend
+            from .embedding import backend_of
+
+            backend = backend_of(built) or float32_backend(s.embedder, cache)
+        return make_embedder(backend, s.embedder, cache_dir=cache, batch_size=s.embed_batch_size)
+
+    def _indexed_embedder_id(self) -> str | None:
+        """The embedder id the current index records, or None when there is none (or it is unreadable:
+        opening it reports that with the file named)."""
+        try:
+            if self.settings.store_url:
+                from .store.postgres import connect, read_meta, schema_version
+
+                with connect(self.settings.store_url, autocommit=True) as conn:
+                    return read_meta(conn).get("embedder") if schema_version(conn) else None
+            path = store.current_path(self.index_dir)
+            return None if path is None else store.read_manifest(path).get("embedder", {}).get("id")
+        except Exception:  # noqa: BLE001 - see the docstring
+            return None
 
     @property
     def generator(self) -> Generator:
@@ -59,6 +85,7 @@ class Engine:
                         model=s.openai_model if s.generator_backend == "openai" else s.generator_model,
                         cache_dir=Path(s.model_cache), quantize=s.generator_quantize,
                         base_url=s.openai_base_url, api_key=s.openai_api_key, requantize=s.gguf_requantize,
+                        threads=s.generator_threads,
                     )
         return self._generator
 
@@ -81,6 +108,8 @@ class Engine:
     def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False,
                progress: bool = False) -> IngestReport:
         paths = list(paths) if paths else [self.settings.corpus_dir]
+        if rebuild and self.settings.embedder_backend == "auto" and not self._injected_embedder:
+            self._embedder = self._make_embedder(follow_index=False)  # everything is re-embedded: take this CPU's best
         if self.settings.store_url:
             return self._ingest_postgres(paths, rebuild=rebuild, progress=progress)
         with self._lock:
