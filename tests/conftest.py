@@ -48,6 +48,16 @@ class CountingEmbedder:
         return [t for call in self.calls for t in call]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def machine_choices():
+    """Measure this CPU's backends (rag/autotune.py) once, before any test starts a server: a first
+    measurement inside a served process would spend a minute of some test's timeout."""
+    from rag import autotune
+
+    cache = ROOT / ".rag/models"
+    return autotune.pick_embedder(None, cache), autotune.pick_generator(None, cache)
+
+
 @pytest.fixture(scope="session")
 def embedder():
     """The default embedder backend, as the CLI and the server build it (the ONNX export is cached)."""
