@@ -266,9 +266,15 @@ def main() -> None:
     t_run = time.time()
     load_start = os.getloadavg()
     work = args.work
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     index_dir = work / "index"
+    # A fresh store each run; the embedding cache of an interrupted run is kept (it is keyed by text).
+    for child in (work.iterdir() if work.exists() else []):
+        if child != index_dir:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for child in (index_dir.iterdir() if index_dir.exists() else []):
+        if not child.name.startswith("embed-cache.sqlite"):
+            child.unlink()
+    index_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(load_settings(index_dir=index_dir, embedded_backend="disk"))
     params = engine.index_params
     t = time.perf_counter()

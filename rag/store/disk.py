@@ -20,6 +20,7 @@ the previous version live (SQLite's journal undoes the half-written one). Versio
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -46,9 +47,16 @@ FILE = "store.sqlite"
 SCHEMA_VERSION = 1
 # Dense candidates are re-scored with their exact vectors: ask the 8-bit index for this many times n.
 RERANK_FACTOR = 2
-# A query term in more than this share of the chunks is dropped from the lexical query (unless no
-# term is left): it adds little to BM25 and makes FTS5 score a large part of the archive.
+# A query term in more than this share of the chunks (and more than LEXICAL_DROP_MIN_DF of them) is
+# dropped from the lexical query, unless no term is left: it adds little to BM25 and makes FTS5
+# score a large part of the archive. Small archives keep every term, as bm25s does.
 LEXICAL_MAX_DF_SHARE = 0.1
+LEXICAL_DROP_MIN_DF = 5_000
+# Up to this many matching rows, BM25 is summed per term with bm25s' IDF, log(1 + (N - df + 0.5) /
+# (df + 0.5)), so small archives rank exactly as the folder store does; FTS5's own bm25() uses
+# log((N - df + 0.5) / (df + 0.5)), floored at 1e-6, which zeroes terms in over half the chunks.
+# Past it one FTS5 query ranks the union (the terms left then are rare, where the two IDFs agree).
+EXACT_BM25_MAX_MATCHES = 20_000
 # Retrain the IVF lists once the index holds this many times the vectors it was trained on.
 RETRAIN_GROWTH = 4.0
 
@@ -463,9 +471,11 @@ class DiskStore:
         terms = [t for t in terms if t in df]
         if not terms:
             return {}
-        limit = self.max_df_share * max(1, live.info["chunks"])
-        common = [t for t in terms if df[t] > limit]
-        kept = [t for t in terms if df[t] <= limit] or [min(common, key=df.get)]
+        total = max(1, int(live.info["chunks"]))
+        limit = max(self.max_df_share * total, LEXICAL_DROP_MIN_DF)
+        kept = [t for t in terms if df[t] <= limit] or [min(terms, key=df.get)]
+        if sum(df[t] for t in kept) <= EXACT_BM25_MAX_MATCHES:
+            return self._bm25_per_term(db, live, kept, counts, df, total, n, where, fargs)
         if where == "1":
             sql = "SELECT rowid, bm25(lex) AS s FROM lex WHERE lex MATCH ? ORDER BY s LIMIT ?"
             args: list[Any] = [fts_query(kept), n]
@@ -476,6 +486,28 @@ class DiskStore:
             args = [live.v, live.v, fts_query(kept), *fargs, n]
         # FTS5's bm25() is negative, lower is better.
         return {int(i): -float(s) for i, s in db.execute(sql, args)}
+
+    def _bm25_per_term(self, db, live: _Live, terms: list[str], qtf: Counter, df: dict[str, int], total: int,
+                       n: int, where: str, fargs: list) -> dict[int, float]:
+        """BM25 with bm25s' IDF: each term's FTS5 score divided by FTS5's IDF is its length-normalised tf part."""
+        scores: dict[int, float] = {}
+        for t in terms:
+            ratio = (total - df[t] + 0.5) / (df[t] + 0.5)
+            fts_idf = math.log(ratio) if ratio > 1 else 1e-6
+            weight = qtf[t] * math.log(1 + ratio) / fts_idf
+            for i, s in db.execute("SELECT rowid, bm25(lex) FROM lex WHERE lex MATCH ?", (fts_query([t]),)):
+                scores[i] = scores.get(i, 0.0) - s * weight
+        if where != "1" and scores:
+            ids = list(scores)
+            allowed: set[int] = set()
+            for start in range(0, len(ids), 900):
+                part = ids[start:start + 900]
+                allowed.update(r[0] for r in db.execute(
+                    f"""SELECT c.id FROM chunks c JOIN docs d ON d.doc_id = c.doc_id AND {visible('d', '?')}
+                        WHERE c.id IN ({','.join('?' * len(part))}) AND {where}""", [live.v, live.v, *part, *fargs]))
+            scores = {i: s for i, s in scores.items() if i in allowed}
+        top = sorted(scores.items(), key=lambda kv: -kv[1])[:n]
+        return {i: s for i, s in top if s > 0}
 
     def _rows(self, db, live: _Live, ids: set[int]) -> dict[int, tuple[Chunk, np.ndarray]]:
         if not ids:
