@@ -121,15 +121,15 @@ def clone_rows(index_dir: Path, target: int, params) -> tuple[int, float]:  # no
             new = f"{doc_id}-c{v}-{rep}"
             db.execute(f"""INSERT INTO docs (doc_id, hash, source, title, metadata, doc_key, meta_folded, published, added_in)
                            SELECT ?, hash, source, title, metadata, lower(?), meta_folded, published, ? FROM docs d
-                           WHERE d.doc_id = ? AND {disk.visible('d', '?')}""", (new, new, v, doc_id, live))
+                           WHERE d.doc_id = ? AND {disk.visible('d', '?')}""", (new, new, v, doc_id, live, live))
             before = db.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
             db.execute(f"""INSERT INTO chunks (doc_id, ord, chunk_id, start, "end", text, text_key, vector, added_in)
                            SELECT ?, ord, replace(chunk_id, ?, ?), start, "end", text, text_key, vector, ? FROM chunks c
-                           WHERE c.doc_id = ? AND {disk.visible('c', '?')} ORDER BY c.ord""", (new, doc_id, new, v, doc_id, live))
+                           WHERE c.doc_id = ? AND {disk.visible('c', '?')} ORDER BY c.ord""", (new, doc_id, new, v, doc_id, live, live))
             after = db.execute("SELECT max(id) FROM chunks").fetchone()[0]
             db.execute(f"""INSERT INTO lex (rowid, tokens) SELECT n.id, l.tokens FROM chunks n
                            JOIN chunks o ON o.doc_id = ? AND o.ord = n.ord AND {disk.visible('o', '?')}
-                           JOIN lex l ON l.rowid = o.id WHERE n.id > ? AND n.id <= ?""", (doc_id, live, before, after))
+                           JOIN lex l ON l.rowid = o.id WHERE n.id > ? AND n.id <= ?""", (doc_id, live, live, before, after))
             have += after - before
             added_docs += 1
     dense, trained = disk.build_dense(db, v, have, int(info["settings"]["dimension"]),
@@ -257,8 +257,14 @@ def main() -> None:
     ap.add_argument("--real-max", type=int, default=100_000, help="chunks ingested through rag.ingest at most")
     ap.add_argument("--synthetic", type=int, default=1_000_000, help="distinct synthetic vectors for recall (0: skip)")
     ap.add_argument("--no-serve", action="store_true")
+    ap.add_argument("--keep-store", action="store_true", help="continue from the store in --work (resume a run)")
+    ap.add_argument("--first-stage", type=int, default=0, help="with --keep-store: the index of the first size given")
     ap.add_argument("--out", type=Path, default=ROOT / "eval/SCALE.md")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="only measure search, recall and serve RSS of the store already in --work (no growth, no add)")
     args = ap.parse_args()
+    if args.remeasure:
+        return remeasure(args)
     sizes = [int(s) for s in args.sizes.split(",")]
     from rag.config import load_settings
     from rag.pipeline import Engine
@@ -268,18 +274,18 @@ def main() -> None:
     work = args.work
     index_dir = work / "index"
     # A fresh store each run; the embedding cache of an interrupted run is kept (it is keyed by text).
-    for child in (work.iterdir() if work.exists() else []):
+    for child in (work.iterdir() if work.exists() and not args.keep_store else []):
         if child != index_dir:
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    for child in (index_dir.iterdir() if index_dir.exists() else []):
+    for child in (index_dir.iterdir() if index_dir.exists() and not args.keep_store else []):
         if not child.name.startswith("embed-cache.sqlite"):
             child.unlink()
     index_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(load_settings(index_dir=index_dir, embedded_backend="disk"))
     params = engine.index_params
     t = time.perf_counter()
-    n_base = int(sizes[0] / 1.35)
-    pool = gather(n_base + args.queries + 1000 * len(sizes))
+    n_base = 7407 if args.keep_store else int(sizes[0] / 1.35)  # 7,407: the first stage's 10k
+    pool = gather(n_base + args.queries + 1000 * (len(sizes) + args.first_stage))
     print(f"gathered {len(pool)} docstrings in {time.perf_counter() - t:.0f}s", flush=True)
     base, rest = pool[:n_base], pool[n_base:]
     query_docs, new_docs = rest[:args.queries], rest[args.queries:]
@@ -287,7 +293,7 @@ def main() -> None:
     qvecs = engine.embedder.embed(queries)
     rows = []
     real_ingested = 0
-    for si, size in enumerate(sizes):
+    for si, size in enumerate(sizes, start=args.first_stage):
         row = {"size": size}
         have = engine.retriever.store.counts()["chunks"] if disk.is_disk_store(index_dir) else 0
         engine._retriever = None
@@ -342,6 +348,30 @@ def main() -> None:
     if synth:
         print(f"synthetic {synth}", flush=True)
     write_report(args, rows, synth, load_start, t_run)
+
+
+def remeasure(args) -> None:  # noqa: ANN001
+    from rag.config import load_settings
+    from rag.pipeline import Engine
+
+    index_dir = args.work / "index"
+    engine = Engine(load_settings(index_dir=index_dir, embedded_backend="disk"))
+    docs = [json.loads(line) for line in (args.work / "new-0.jsonl").open(encoding="utf-8")]
+    # The benchmark's queries: the held-out docstrings are not on disk, so take new-0's (indexed) ones.
+    queries = [" ".join(d["text"].split()[:12]) for d in docs[:args.queries]]
+    qvecs = engine.embedder.embed(queries)
+    load = os.getloadavg()
+    r = search_figures(index_dir, queries, qvecs)
+    chunks = engine.retriever.store.counts()["chunks"]
+    h = r["lat"]["hybrid"]
+    print(f"{chunks:,} chunks, load {load[0]:.1f}: hybrid ms min/median/max {stats(h)}, p50 {pct(h, 50):.1f}, "
+          f"p95 {pct(h, 95):.1f}; dense p50 {pct(r['lat']['dense'], 50):.1f} p95 {pct(r['lat']['dense'], 95):.1f}; "
+          f"lexical p50 {pct(r['lat']['lexical'], 50):.1f} p95 {pct(r['lat']['lexical'], 95):.1f}; "
+          f"recall@10 {r['recall']:.3f} ({r['distinct']:,} distinct vectors); {r['dense_kind']} nlist {r['nlist']}, "
+          f"{r['dense_mib']:.0f} MiB", flush=True)
+    if not args.no_serve:
+        rss, answer = serve_rss(index_dir)
+        print(f"serve VmHWM {rss:.0f} MiB (median answer {answer:.1f}s); load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def write_report(args, rows, synth, load_start, t_run) -> None:  # noqa: ANN001

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # more than disk_lexical_max_df of the chunks are dropped from its lexical query.
     embedded_backend: Literal["folder", "disk"] = "folder"
     disk_lexical_max_df: float = Field(0.1, gt=0.0, le=1.0)
+    disk_ivf_nprobe: int = Field(64, ge=1)  # 32 (ivf_nprobe) gave recall@10 0.93 on real text at 123k
 
     # Ingest safety: a --prune that would remove more than this share of the indexed documents
     # needs --force; this many snapshots stay on disk for `rag index rollback`.

@@ -110,7 +110,7 @@ class Engine:
         if s.embedded_backend == "disk":
             from .store.disk import DiskStore
 
-            return DiskStore(self.index_dir, nprobe=s.ivf_nprobe, embedder_id=self.embedder.id,
+            return DiskStore(self.index_dir, nprobe=s.disk_ivf_nprobe, embedder_id=self.embedder.id,
                              chunking=self.chunking.to_json(), lexical_max_df_share=s.disk_lexical_max_df)
         snap = store.load(self.index_dir, self.index_params)
         store.check_compatible(snap.manifest, embedder_id=self.embedder.id,
