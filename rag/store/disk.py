@@ -521,19 +521,29 @@ class DiskStore:
         return {i: s for i, s in top if s > 0}
 
     def _rows(self, db, live: _Live, ids: set[int]) -> dict[int, tuple[Chunk, np.ndarray]]:
+        """Chunks and vectors by id: one read of the chunk rows, one of their documents' rows."""
         if not ids:
             return {}
         dim = int(live.info["settings"]["dimension"])
-        out: dict[int, tuple[Chunk, np.ndarray]] = {}
+        rows = []
         id_list = sorted(ids)
         for start in range(0, len(id_list), 900):
             part = id_list[start:start + 900]
-            for row in db.execute(
-                    f"""SELECT c.id, c.doc_id, c.chunk_id, c.start, c."end", c.text, c.vector, d.title, d.metadata
-                        FROM chunks c JOIN docs d ON d.doc_id = c.doc_id AND {visible('d', '?')}
-                        WHERE c.id IN ({','.join('?' * len(part))})""", [live.v, live.v, *part]):
-                cid, doc_id, chunk_id, start_, end, text, vec, title, meta = row
-                out[cid] = (Chunk(doc_id, chunk_id, start_, end, text, title, json.loads(meta)),
+            rows += db.execute(f"""SELECT id, doc_id, chunk_id, start, "end", text, vector FROM chunks
+                                   WHERE id IN ({','.join('?' * len(part))})""", part).fetchall()
+        doc_ids = list({r[1] for r in rows})
+        docs: dict[str, tuple[str, dict]] = {}
+        for start in range(0, len(doc_ids), 900):
+            part = doc_ids[start:start + 900]
+            for doc_id, title, meta in db.execute(
+                    f"""SELECT d.doc_id, d.title, d.metadata FROM docs d
+                        WHERE d.doc_id IN ({','.join('?' * len(part))}) AND {visible('d', '?')}""", [*part, live.v, live.v]):
+                docs[doc_id] = (title, json.loads(meta))
+        out: dict[int, tuple[Chunk, np.ndarray]] = {}
+        for cid, doc_id, chunk_id, start_, end, text, vec in rows:
+            if doc_id in docs:
+                title, meta = docs[doc_id]
+                out[cid] = (Chunk(doc_id, chunk_id, start_, end, text, title, meta),
                             np.frombuffer(vec, dtype=np.float32, count=dim))
         return out
 
