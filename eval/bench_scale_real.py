@@ -232,7 +232,7 @@ def synthetic_recall(n: int, n_queries: int) -> dict:
     t = time.perf_counter()
     rng = np.random.default_rng(0)
     sample = x[np.sort(rng.choice(n, min(n, default_nlist(n) * IVF_TRAIN_POINTS_PER_LIST), replace=False))]
-    index = IdIndex.train_ivf(sample, n)
+    index = IdIndex.train_ivf(sample, n, nprobe=disk.DEFAULT_NPROBE)
     for s in range(0, n, 100_000):
         index.add(np.arange(s, min(n, s + 100_000)), x[s:s + 100_000])
     build = time.perf_counter() - t
@@ -257,6 +257,8 @@ def main() -> None:
     ap.add_argument("--real-max", type=int, default=100_000, help="chunks ingested through rag.ingest at most")
     ap.add_argument("--synthetic", type=int, default=1_000_000, help="distinct synthetic vectors for recall (0: skip)")
     ap.add_argument("--no-serve", action="store_true")
+    ap.add_argument("--synthetic-only", action="store_true", help="with --remeasure: only the synthetic recall")
+    ap.add_argument("--synthetic-only", action="store_true", help="with --remeasure: only the synthetic recall")
     ap.add_argument("--keep-store", action="store_true", help="continue from the store in --work (resume a run)")
     ap.add_argument("--first-stage", type=int, default=0, help="with --keep-store: the index of the first size given")
     ap.add_argument("--out", type=Path, default=ROOT / "eval/SCALE.md")
@@ -354,11 +356,13 @@ def remeasure(args) -> None:  # noqa: ANN001
     from rag.config import load_settings
     from rag.pipeline import Engine
 
+    if args.synthetic_only:
+        print(synthetic_recall(args.synthetic, args.queries), flush=True)
+        return
     index_dir = args.work / "index"
     engine = Engine(load_settings(index_dir=index_dir, embedded_backend="disk"))
-    docs = [json.loads(line) for line in (args.work / "new-0.jsonl").open(encoding="utf-8")]
-    # The benchmark's queries: the held-out docstrings are not on disk, so take new-0's (indexed) ones.
-    queries = [" ".join(d["text"].split()[:12]) for d in docs[:args.queries]]
+    # The benchmark's held-out queries: the docstrings after the first stage's 7,407 (none is indexed).
+    queries = [" ".join(d["text"].split()[:12]) for d in gather(7407 + args.queries)[7407:]]
     qvecs = engine.embedder.embed(queries)
     load = os.getloadavg()
     r = search_figures(index_dir, queries, qvecs)
@@ -410,7 +414,7 @@ def write_report(args, rows, synth, load_start, t_run) -> None:  # noqa: ANN001
         lines.append(f"- {r['size']:,}: add: `{r['add_out']}`; {r['distinct']:,} distinct vectors")
     if synth:
         lines += ["", f"Distinct synthetic vectors (eval/bench_scale.py's generator), {synth['n']:,}: IVF-SQ8 nlist "
-                  f"{synth['nlist']}, nprobe 32, 20 candidates re-scored exactly: recall@10 {synth['recall']:.3f}, "
+                  f"{synth['nlist']}, nprobe {disk.DEFAULT_NPROBE}, 20 candidates re-scored exactly: recall@10 {synth['recall']:.3f}, "
                   f"p50 {synth['p50']:.1f} ms, p95 {synth['p95']:.1f} ms, build {synth['build_s']:.0f} s, "
                   f"{synth['mib']:.0f} MiB."]
     text = "\n".join(lines) + "\n"

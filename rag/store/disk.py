@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -58,6 +58,7 @@ LEXICAL_MAX_MATCHES = 25_000
 # IVF lists probed per query: at 123k real chunks 32 probes gave recall@10 0.93, 64 gave 0.995, for
 # under a millisecond more (eval/SCALE.md).
 DEFAULT_NPROBE = 64
+DF_CACHE_TERMS = 200_000  # document frequencies remembered per live version (about 20 MB at most)
 # Up to this many matching rows, BM25 is summed per term with bm25s' IDF, log(1 + (N - df + 0.5) /
 # (df + 0.5)), so small archives rank exactly as the folder store does; FTS5's own bm25() uses
 # log((N - df + 0.5) / (df + 0.5)), floored at 1e-6, which zeroes terms in over half the chunks.
@@ -375,6 +376,7 @@ class _Live:
     v: int
     info: dict[str, Any]
     dense: IdIndex
+    df: dict[str, int] = field(default_factory=dict)  # term -> chunks holding it, in this version
 
 
 class DiskStore:
@@ -471,10 +473,8 @@ class DiskStore:
         counts = Counter(tokenize(query))
         if not counts:
             return {}
-        terms = list(counts)
-        marks = ",".join("?" * len(terms))
-        df = dict(db.execute(f"SELECT term, doc FROM lex_vocab WHERE term IN ({marks})", terms).fetchall())
-        terms = [t for t in terms if t in df]
+        df = self._document_frequencies(db, live, list(counts))
+        terms = [t for t in counts if df.get(t)]
         if not terms:
             return {}
         total = max(1, int(live.info["chunks"]))
@@ -497,6 +497,21 @@ class DiskStore:
             args = [live.v, live.v, fts_query(kept), *fargs, n]
         # FTS5's bm25() is negative, lower is better.
         return {int(i): -float(s) for i, s in db.execute(sql, args)}
+
+    def _document_frequencies(self, db, live: _Live, terms: list[str]) -> dict[str, int]:
+        """Chunks holding each term. fts5vocab counts them by reading the term's whole row list (18 ms
+        a query at 1M chunks, for the common words every query has), so the counts of the live
+        version are remembered: bounded, and dropped with the version."""
+        cache = live.df
+        missing = [t for t in terms if t not in cache]
+        if missing:
+            found = dict(db.execute(f"SELECT term, doc FROM lex_vocab WHERE term IN ({','.join('?' * len(missing))})",
+                                    missing).fetchall())
+            if len(cache) > DF_CACHE_TERMS:
+                cache.clear()
+            for t in missing:
+                cache[t] = int(found.get(t, 0))
+        return {t: cache[t] for t in terms}
 
     def _bm25_per_term(self, db, live: _Live, terms: list[str], qtf: Counter, df: dict[str, int], total: int,
                        n: int, where: str, fargs: list) -> dict[int, float]:
