@@ -258,7 +258,6 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=1_000_000, help="distinct synthetic vectors for recall (0: skip)")
     ap.add_argument("--no-serve", action="store_true")
     ap.add_argument("--synthetic-only", action="store_true", help="with --remeasure: only the synthetic recall")
-    ap.add_argument("--synthetic-only", action="store_true", help="with --remeasure: only the synthetic recall")
     ap.add_argument("--keep-store", action="store_true", help="continue from the store in --work (resume a run)")
     ap.add_argument("--first-stage", type=int, default=0, help="with --keep-store: the index of the first size given")
     ap.add_argument("--out", type=Path, default=ROOT / "eval/SCALE.md")
