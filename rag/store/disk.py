@@ -54,7 +54,7 @@ RERANK_FACTOR = 2
 # keep every term, as bm25s does.
 LEXICAL_MAX_DF_SHARE = 0.1
 LEXICAL_DROP_MIN_DF = 5_000
-LEXICAL_MAX_MATCHES = 25_000
+LEXICAL_MAX_MATCHES = 12_000
 # IVF lists probed per query: at 123k real chunks 32 probes gave recall@10 0.93, 64 gave 0.995, for
 # under a millisecond more (eval/SCALE.md).
 DEFAULT_NPROBE = 64
@@ -323,7 +323,14 @@ def switch_version(db: sqlite3.Connection, index_dir: Path, live: int | None, ta
             old = load_dense(index_dir, live, nprobe)
         except IndexError_:
             old = None  # rebuilt below from the stored vectors
-    if old is not None and old.dimension == dim:
+    if live is not None and old is not None:
+        # The delta goes into the live index only if it is the kind the target was built with and
+        # was trained on the same data (a 14k-chunk version must not keep lists trained for 1M).
+        was = version_row(db, live)["settings"]
+        if (old.dimension != dim or was.get("dense") != info["settings"].get("dense")
+                or was.get("trained_on") != info["settings"].get("trained_on")):
+            old = None
+    if old is not None:
         old.remove(np.array(gone, dtype=np.int64))
         for ids, vecs in iter_vectors(db, f"{visible('c', ':b')} AND NOT {visible('c', ':a')}", args, dim):
             old.add(ids, vecs)

@@ -191,8 +191,9 @@ def _ingest(db, paths, report: IngestReport, t0: float, *, index_dir: Path, embe
             dense = disk.load_dense(index_dir, live, params.ivf_nprobe)
         if dense is not None:
             dense.remove(np.array(removed_ids, dtype=np.int64))
-            outgrown = (dense.kind == "flat" and n_chunks > params.ann_threshold) or (
-                dense.kind == "ivf" and n_chunks > disk.RETRAIN_GROWTH * max(trained, 1))
+            # Retrain when the archive outgrew the lists (or shrank far below what trained them).
+            outgrown = (dense.kind == "flat" and n_chunks > params.ann_threshold) or (dense.kind == "ivf" and (
+                n_chunks <= params.ann_threshold or not trained / disk.RETRAIN_GROWTH <= n_chunks <= disk.RETRAIN_GROWTH * trained))
             if outgrown:
                 dense = None
             else:
