@@ -147,6 +147,16 @@ def clone_rows(index_dir: Path, target: int, params) -> tuple[int, float]:  # no
     return have, time.perf_counter() - t
 
 
+def _has_live(index_dir: Path) -> bool:
+    if not disk.is_disk_store(index_dir):
+        return False
+    db = disk.connect(index_dir)
+    try:
+        return disk.live_version(db) is not None
+    finally:
+        db.close()
+
+
 def serve_rss(index_dir: Path) -> tuple[float, float]:
     """Peak RSS (MiB) of `rag serve` after answering QUESTIONS, and seconds per answer (median)."""
     with socket.socket() as s:
@@ -302,7 +312,7 @@ def main() -> None:
     real_ingested = 0
     for si, size in enumerate(sizes, start=args.first_stage):
         row = {"size": size}
-        have = engine.retriever.store.counts()["chunks"] if disk.is_disk_store(index_dir) else 0
+        have = engine.retriever.store.counts()["chunks"] if _has_live(index_dir) else 0
         engine._retriever = None
         # Grow: the first stage embeds distinct text; later ones repeat it under new ids.
         if have == 0:
