@@ -150,7 +150,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                             embedder=engine.embedder, chunking=engine.chunking, params=engine.index_params,
                             rebuild=args.rebuild, progress=not args.quiet, prune=args.prune, force=args.force,
                             max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
-                            notify=say)
+                            notify=say, backend=settings.embedded_backend)
     except (NothingToIngest, PruneRefused) as exc:
         for problem in exc.report.problems:
             say(f"skipped {problem}")
@@ -168,8 +168,9 @@ def _cmd_index_list(args: argparse.Namespace) -> int:
     from . import store
     from .config import load_settings
 
-    index_dir = Path(load_settings(index_dir=args.index).index_dir)
-    snaps = store.list_snapshots(index_dir)
+    settings = load_settings(index_dir=args.index)
+    index_dir = Path(settings.index_dir)
+    snaps = store.list_snapshots(index_dir, settings.embedded_backend)
     if not snaps:
         print(f"no snapshots in {index_dir}; build one with `rag ingest`")
         return 1
@@ -216,8 +217,9 @@ def _cmd_index_rollback(args: argparse.Namespace) -> int:
     from . import store
     from .config import load_settings
 
-    index_dir = Path(load_settings(index_dir=args.index).index_dir)
-    name = store.rollback(index_dir, args.snapshot)
+    settings = load_settings(index_dir=args.index)
+    index_dir = Path(settings.index_dir)
+    name = store.rollback(index_dir, args.snapshot, settings.embedded_backend)
     print(f"live snapshot: {name} (a running server picks it up on restart)")
     return 0
 

@@ -234,3 +234,107 @@ def _train_ivf(vectors: np.ndarray, params: IndexParams) -> "faiss.Index":
     sample = vectors if n <= sample_size else vectors[np.sort(np.random.default_rng(0).choice(n, sample_size, replace=False))]
     index.train(sample)
     return index
+
+
+# -- an index keyed by row ids, changed in place (the disk store, rag/store/disk.py) -------------------
+# IVF with 8-bit scalar-quantised codes: 384 bytes a vector (a quarter of float32), so 1M chunks hold
+# about 0.4 GB in memory; the store re-scores the candidates with the exact vectors it reads per hit.
+SQ_NLIST_MIN = 1
+
+
+class IdIndex:
+    """Dense vectors under caller-chosen int64 ids: exact (flat) while small, IVF-SQ8 once trained.
+
+    New vectors are added to the trained lists without retraining; the store retrains when the
+    index has grown well past what it was trained on (k-means centroids drift as the archive does).
+    """
+
+    def __init__(self, index: "faiss.Index", kind: str, nprobe: int) -> None:
+        self._index = index
+        self.kind = kind
+        self.nprobe = nprobe
+        if kind == "ivf":
+            faiss.extract_index_ivf(index).nprobe = nprobe
+
+    @classmethod
+    def flat(cls, dimension: int, nprobe: int = 32) -> "IdIndex":
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)), "flat", nprobe)
+
+    @classmethod
+    def train_ivf(cls, sample: np.ndarray, n_expected: int, nprobe: int = 32, nlist: int | None = None) -> "IdIndex":
+        """An empty IVF-SQ8 index trained on `sample` (a random draw of the vectors it will hold)."""
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
+        d = sample.shape[1]
+        nlist = max(SQ_NLIST_MIN, min(nlist or default_nlist(n_expected), len(sample)))
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = IVF_TRAIN_ITERATIONS
+        index.cp.min_points_per_centroid = 1
+        index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
+        index.train(sample)
+        return cls(index, "ivf", nprobe)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def nlist(self) -> int:
+        return int(faiss.extract_index_ivf(self._index).nlist) if self.kind == "ivf" else 0
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                     np.ascontiguousarray(ids, dtype=np.int64))
+
+    def remove(self, ids: np.ndarray) -> int:
+        if not len(ids):
+            return 0
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) of one query; `allowed` (ids) restricts it, probing more IVF lists the
+        fewer it keeps, as FaissIndex does."""
+        q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        if q.shape[1] != self.dimension:
+            raise IndexError_(f"query vectors have dimension {q.shape[1]}, the index has {self.dimension}")
+        if self.ntotal == 0 or k < 1 or (allowed is not None and len(allowed) == 0):
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        k = min(k, self.ntotal)
+        with _omp_threads(SINGLE_QUERY_THREADS):
+            if allowed is None:
+                scores, ids = self._index.search(q, k)
+            else:
+                allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+                selector = faiss.IDSelectorBatch(allowed)
+                if self.kind == "ivf":
+                    widen = self.ntotal / len(allowed)
+                    sp = faiss.SearchParametersIVF(sel=selector, nprobe=min(self.nlist, math.ceil(self.nprobe * widen)))
+                else:
+                    sp = faiss.SearchParameters(sel=selector)
+                scores, ids = self._index.search(q, min(k, len(allowed)), params=sp)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def memory_bytes(self) -> int:
+        if self.kind == "flat":
+            return self.ntotal * (self.dimension * 4 + 16)
+        index = faiss.extract_index_ivf(self._index)
+        return self.ntotal * (index.code_size + 8) + index.nlist * self.dimension * 4
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, nprobe: int = 32) -> "IdIndex":
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise IndexError_(f"cannot read vector index {path}: {exc}") from exc
+        kind = "ivf" if isinstance(faiss.downcast_index(index), faiss.IndexIVF) else "flat"
+        return cls(index, kind, nprobe)

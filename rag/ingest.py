@@ -92,6 +92,7 @@ def ingest(
     keep_snapshots: int = store.DEFAULT_KEEP,
     notify: Callable[[str], None] | None = None,
     use_cache: bool = True,
+    backend: str | None = None,
 ) -> IngestReport:
     """Add or update the documents found in `paths` in the index at `index_dir`.
 
@@ -103,7 +104,16 @@ def ingest(
     `notify` hears what will be removed before the new snapshot is switched in. New chunks are
     embedded in batches that go to the on-disk cache (rag/embedcache.py) at once, so a rerun after
     a crash embeds only what the crashed run had not.
+    `backend` "disk" writes the disk store instead (rag/store/disk_ingest.py, same rules); None: the
+    disk store when index_dir holds one and no snapshot folder.
     """
+    if store._disk(index_dir, backend):
+        from .store.disk_ingest import ingest_disk
+
+        return ingest_disk(paths, index_dir=index_dir, embedder=embedder, chunking=chunking, params=params,
+                           rebuild=rebuild, progress=progress, prune=prune, force=force,
+                           max_prune_share=max_prune_share, keep_snapshots=keep_snapshots, notify=notify,
+                           use_cache=use_cache)
     t0 = time.perf_counter()
     report = IngestReport()
     paths = list(paths)

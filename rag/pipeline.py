@@ -114,7 +114,8 @@ class Engine:
             return self._ingest_postgres(paths, rebuild=rebuild, progress=progress)
         with self._lock:
             report = ingest(paths, index_dir=self.index_dir, embedder=self.embedder, chunking=self.chunking,
-                            params=self.index_params, rebuild=rebuild, progress=progress)
+                            params=self.index_params, rebuild=rebuild, progress=progress,
+                            backend=self.settings.embedded_backend)
             self._retriever = None  # the next query sees the new snapshot
         return report
 
@@ -135,6 +136,11 @@ class Engine:
 
             return PostgresStore(s.store_url, embedder_id=self.embedder.id, chunking=self.chunking.to_json(),
                                  ef_search=s.pg_hnsw_ef_search, pool_size=s.store_pool_size)
+        if s.embedded_backend == "disk":
+            from .store.disk import DiskStore
+
+            return DiskStore(self.index_dir, nprobe=s.disk_ivf_nprobe, embedder_id=self.embedder.id,
+                             chunking=self.chunking.to_json(), lexical_max_df_share=s.disk_lexical_max_df)
         snap = store.load(self.index_dir, self.index_params)
         store.check_compatible(snap.manifest, embedder_id=self.embedder.id,
                                chunking=self.chunking.to_json(), where=self.index_dir)
