@@ -69,6 +69,17 @@ class Engine:
 
                 with connect(self.settings.store_url, autocommit=True) as conn:
                     return read_meta(conn).get("embedder") if schema_version(conn) else None
+            if self.settings.embedded_backend == "disk":
+                from .store import disk
+
+                if not disk.is_disk_store(self.index_dir):
+                    return None
+                db = disk.connect(self.index_dir)
+                try:
+                    live = disk.live_version(db)
+                    return None if live is None else disk.version_row(db, live)["settings"].get("embedder")
+                finally:
+                    db.close()
             path = store.current_path(self.index_dir)
             return None if path is None else store.read_manifest(path).get("embedder", {}).get("id")
         except Exception:  # noqa: BLE001 - see the docstring

