@@ -32,11 +32,11 @@ llama_key=$(printf '%s\n' "$llama_version" "$llama_flags" "$(uname -m)" "$(c++ -
   | sha256sum | cut -c1-12)
 llama_dir=${XDG_CACHE_HOME:-$HOME/.cache}/newsroom-rag/llama-cpp-python-$llama_version-$llama_key
 
-echo "setup: installing into .venv (a first setup on a machine takes about 20 minutes, later ones about 2)"
+echo "setup: installing into .venv (the first on a machine builds llama.cpp and takes about 25 minutes; later ones about 2)"
 [ -x .venv/bin/python ] || { step "virtual environment"; "$PYTHON" -m venv .venv; done_step; }
 
 if ! ls "$llama_dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-  step "building llama-cpp-python $llama_version for every x86 CPU level (about 15 minutes on 2 cores, once per machine)"
+  step "building llama-cpp-python $llama_version for every x86 CPU level (20 minutes of CPU time, once per machine)"
   mkdir -p "$(dirname "$llama_dir")"
   tmp=$(mktemp -d "$llama_dir.part.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
