@@ -304,6 +304,35 @@ def _quiet_native_output():  # noqa: ANN202 - a context manager
         return contextlib.nullcontext()
 
 
+_backend_lock = threading.Lock()
+
+
+def _load_llama_cpu_backend() -> None:
+    """Have ggml pick its CPU kernels for this CPU when llama-cpp-python is the portable build of
+    scripts/setup.sh: there each x86 level is a library of its own in llama_cpp/lib, which the
+    bindings never ask ggml to load (every model then fails with "no backends are loaded"). A
+    build with the kernels linked in has its CPU backend registered already and is left alone."""
+    import ctypes
+
+    import llama_cpp
+
+    lib = Path(llama_cpp.__file__).parent / "lib"
+    # libggml.so.0 is the copy libllama links to; the wheel's libggml.so is a second copy of the
+    # file, with a backend registry of its own that libllama never reads.
+    path = lib / "libggml.so.0"
+    if not path.is_file():
+        return
+    ggml = ctypes.CDLL(str(path))
+    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    with _backend_lock:
+        if ggml.ggml_backend_reg_count() == 0:
+            ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+            with _quiet_native_output():  # one "loaded CPU backend" line per process
+                ggml.ggml_backend_load_all_from_path(str(lib).encode())
+            if ggml.ggml_backend_reg_count() == 0:
+                raise ModelError(f"llama.cpp found no CPU backend (libggml-cpu-*.so) in {lib}; rerun scripts/setup.sh")
+
+
 class LlamaCppGenerator(_LazyLoad, _Joining):
     """A GGUF model run by llama.cpp (llama-cpp-python) straight from its quantised file.
 
@@ -341,6 +370,7 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
         except ImportError as exc:
             raise ModelError("the llamacpp generator backend needs llama-cpp-python (installed by the README's "
                              f"setup), or set RAG_GENERATOR_BACKEND=transformers: {exc}") from exc  # fmt: skip
+        _load_llama_cpu_backend()
         path = self._requantized(Path(self._source) if self._source else default_gguf_path())
         try:
             llm = Llama(model_path=str(path), n_ctx=self.max_input_tokens + 256, n_threads=self.threads,
