@@ -92,8 +92,10 @@ def corpus_docs():
 def corpus_index(tmp_path_factory, embedder) -> Path:
     from rag.ingest import ingest
 
+    from rag.config import load_settings
+
     index_dir = tmp_path_factory.mktemp("corpus-index")
-    ingest([CORPUS], index_dir=index_dir, embedder=embedder)
+    ingest([CORPUS], index_dir=index_dir, embedder=embedder, backend=load_settings().embedded_backend)
     return index_dir
 
 
