@@ -245,13 +245,17 @@ def neighbour_agreement(vecs: np.ndarray, ref: np.ndarray, queries: int = 32, k:
 
 def pick_embedder(model: str | None, cache_dir: Path) -> str:
     """The backend this machine should embed with: the recorded choice, else measured now."""
-    found = cached_choice(cache_dir, embedder_key(model))
+    return _recorded_or_measured("embedder", embedder_key(model), model, cache_dir)["backend"]
+
+
+def _recorded_or_measured(kind: str, what: str, model: str | None, cache_dir: Path) -> dict:
+    found = cached_choice(cache_dir, what)
     if found is None:
-        _measure_in_child("embedder", model, cache_dir)
-        found = cached_choice(cache_dir, embedder_key(model))
+        _measure_in_child(kind, model, cache_dir)
+        found = cached_choice(cache_dir, what)
     if found is None:
-        raise ModelError(f"the embedder measurement left no choice in {_cache_path(cache_dir)}")
-    return found["backend"]
+        raise ModelError(f"the {kind} measurement left no choice in {_cache_path(cache_dir)}")
+    return found
 
 
 def float32_backend(model: str | None, cache_dir: Path) -> str:
@@ -353,12 +357,7 @@ def _teacher_forced(llm, prompt: list[int], answer: list[int] | None) -> list[in
 
 def pick_generator(model: str | None, cache_dir: Path) -> tuple[str, int]:
     """(requantize mode, threads) for llama.cpp on this machine: recorded, else measured now."""
-    found = cached_choice(cache_dir, generator_key(model))
-    if found is None:
-        _measure_in_child("generator", model, cache_dir)
-        found = cached_choice(cache_dir, generator_key(model))
-    if found is None:
-        raise ModelError(f"the generator measurement left no choice in {_cache_path(cache_dir)}")
+    found = _recorded_or_measured("generator", generator_key(model), model, cache_dir)
     return found["requantize"], int(found["threads"])
 
 

@@ -75,3 +75,17 @@ def weighted(dense: dict[int, float], lexical: dict[int, float], alpha: float) -
 
     d, l = norm(dense), norm(lexical)
     return {p: alpha * d.get(p, 0.0) + (1 - alpha) * l.get(p, 0.0) for p in set(d) | set(l)}
+
+
+def fuse(dense: dict[int, float], lexical: dict[int, float], *, mode: Mode, fusion: Fusion,
+         alpha: float) -> list[tuple[int, float]]:
+    """(id, score) best first: one side alone in a single mode, else the two fused."""
+    if mode == "dense":
+        scored = dense
+    elif mode == "lexical":
+        scored = lexical
+    elif fusion == "rrf":
+        scored = rrf(dense, lexical)
+    else:
+        scored = weighted(dense, lexical, alpha)
+    return sorted(scored.items(), key=lambda kv: -kv[1])

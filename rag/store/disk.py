@@ -37,7 +37,7 @@ from ..index import IdIndex
 from ..lexical import TOKENIZER_VERSION
 from ..records import Chunk
 from ..text import fold, tokenize
-from .base import Candidate, rrf, weighted
+from .base import Candidate, fuse
 from .embedded import REBUILD, SnapshotInfo
 
 if TYPE_CHECKING:
@@ -465,15 +465,7 @@ class DiskStore:
             # Exact scores from the stored float32 vectors: the 8-bit codes only chose the candidates.
             exact = {int(i): float(rows[int(i)][1] @ qvec) for i in dense_ids if int(i) in rows}
             dense = dict(sorted(exact.items(), key=lambda kv: -kv[1])[:n])
-        if mode == "dense":
-            scored = dense
-        elif mode == "lexical":
-            scored = lexical
-        elif fusion == "rrf":
-            scored = rrf(dense, lexical)
-        else:
-            scored = weighted(dense, lexical, alpha)
-        ranked = sorted(scored.items(), key=lambda kv: -kv[1])
+        ranked = fuse(dense, lexical, mode=mode, fusion=fusion, alpha=alpha)
         return [Candidate(rows[i][0], s, rows[i][1]) for i, s in ranked if i in rows]
 
     def _lexical(self, db, live: _Live, query: str, n: int, where: str, fargs: list) -> dict[int, float]:

@@ -24,7 +24,7 @@ from ..errors import IndexError_, IndexMismatchError
 from ..index import FaissIndex, IndexParams
 from ..lexical import TOKENIZER_VERSION, LexicalIndex
 from ..records import Chunk
-from .base import Candidate, rrf, weighted
+from .base import Candidate, fuse
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -330,15 +330,7 @@ class EmbeddedStore:
                 return []
         dense = self._dense(qvec, n, allowed) if mode != "lexical" else {}
         lexical = self._lexical(query, n, allowed) if mode != "dense" else {}
-        if mode == "dense":
-            scored = dense
-        elif mode == "lexical":
-            scored = lexical
-        elif fusion == "rrf":
-            scored = rrf(dense, lexical)
-        else:
-            scored = weighted(dense, lexical, alpha)
-        ranked = sorted(scored.items(), key=lambda kv: -kv[1])
+        ranked = fuse(dense, lexical, mode=mode, fusion=fusion, alpha=alpha)
         return [Candidate(snap.chunks[pos], score, snap.vectors[pos]) for pos, score in ranked]
 
     def _dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
