@@ -77,6 +77,24 @@ def content_hash(doc: Document) -> str:
     return hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
 
 
+def count_change(report: IngestReport, prev: tuple | None, digest: str, doc: Document, meta_json: str, *,
+                 rebuild: bool, known: bool) -> bool:
+    """Count `doc` as unchanged, updated or added (the row stores' ingests); False when its rows stay
+    as they are. `prev` is the indexed copy's (hash, _, title, metadata JSON), `known` whether the
+    archive held the document before."""
+    same_text = prev is not None and prev[0] == digest and not rebuild
+    if same_text and prev[2] == doc.title and prev[3] == meta_json:
+        report.unchanged += 1
+        return False
+    if same_text:
+        report.unchanged += 1  # title or metadata changed: rows rewritten, vectors reused
+    elif known:
+        report.updated += 1
+    else:
+        report.added += 1
+    return True
+
+
 def ingest(
     paths: Iterable[str | Path],
     *,

@@ -25,7 +25,7 @@ from ..embedcache import EmbedCache
 from ..embedding import Embedder
 from ..errors import IndexError_, IndexMismatchError
 from ..index import IndexParams
-from ..ingest import (DEFAULT_MAX_PRUNE_SHARE, IngestReport, NothingToIngest, _check_removal, _embed,
+from ..ingest import (DEFAULT_MAX_PRUNE_SHARE, IngestReport, NothingToIngest, _check_removal, _embed, count_change,
                       _previous_documents, _source_file, content_hash)
 from ..lexical import TOKENIZER_VERSION
 from ..loaders import LoadResult, iter_documents
@@ -137,16 +137,9 @@ def _ingest(db, paths, report: IngestReport, t0: float, *, index_dir: Path, embe
             given.add(doc.doc_id)
             digest = content_hash(doc)
             prev = old.get(doc.doc_id)
-            same_text = prev is not None and prev[0] == digest and not rebuild
-            if same_text and prev[2] == doc.title and prev[3] == _meta_json(doc.metadata):
-                report.unchanged += 1
+            if not count_change(report, prev, digest, doc, _meta_json(doc.metadata), rebuild=rebuild,
+                                known=prev is not None or doc.doc_id in old_documents):  # fmt: skip
                 continue
-            if same_text:
-                report.unchanged += 1  # title or metadata changed: rows rewritten, vectors reused
-            elif prev is not None or doc.doc_id in old_documents:
-                report.updated += 1
-            else:
-                report.added += 1
             batch.append((doc, digest))
             if len(batch) >= batch_docs:
                 added_chunks += _write_batch(db, batch, v, live, embedder, chunking, cache, report, stage, removed_ids)

@@ -24,7 +24,7 @@ from ..chunking import ChunkingSettings, chunk_document
 from ..embedcache import EmbedCache
 from ..embedding import Embedder
 from ..errors import IndexError_, IndexMismatchError
-from ..ingest import (DEFAULT_MAX_PRUNE_SHARE, IngestReport, NothingToIngest, _check_removal, _embed,
+from ..ingest import (DEFAULT_MAX_PRUNE_SHARE, IngestReport, NothingToIngest, _check_removal, _embed, count_change,
                       _source_file, content_hash)
 from ..lexical import TOKENIZER_VERSION
 from ..loaders import load_paths
@@ -186,16 +186,9 @@ def _ingest(conn, loaded, report: IngestReport, t0: float, *, embedder, chunking
     for doc in loaded.documents:
         digest = content_hash(doc)
         prev = old.get(doc.doc_id)
-        same_text = prev is not None and prev[0] == digest and not rebuild
-        if same_text and prev[2] == doc.title and prev[3] == metadata_json(doc.metadata):
-            report.unchanged += 1
+        if not count_change(report, prev, digest, doc, metadata_json(doc.metadata), rebuild=rebuild,
+                            known=prev is not None):  # fmt: skip
             continue
-        if same_text:
-            report.unchanged += 1  # title or metadata changed: rows rewritten, vectors kept
-        elif prev is not None:
-            report.updated += 1
-        else:
-            report.added += 1
         work.append((doc, digest))
 
     cache = EmbedCache(cache_dir, embedder.id, embedder.dimension) if cache_dir is not None else None
