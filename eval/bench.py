@@ -102,7 +102,8 @@ def bench_ingest(repeats: int, n_docs: int, work: Path) -> Table:
         report = eng.ingest([path], rebuild=True)
         runs.append((time.perf_counter() - t, report))
     docs, chunks = runs[0][1].documents, runs[0][1].chunks
-    tokens = sum(eng.embedder.count_tokens([c.text for c in eng.retriever.snapshot.chunks]))
+    st = eng.retriever.store
+    tokens = sum(sum(eng.embedder.count_tokens([c.text for c in st.document_chunks(d)])) for d in st.document_ids())
     table = Table(f"Ingest: {docs} documents, {chunks} chunks ({tokens / chunks:.0f} tokens per chunk), "
                   f"embedder `{eng.embedder.id}`",
                   ["stage", "seconds (min / median / max)", "documents/s (median)", "chunks/s (median)"])  # fmt: skip

@@ -47,7 +47,7 @@ def main() -> None:
         ]
         rows = []
         for mode, fusion, alpha, lam in variants:
-            r = Retriever(base.snapshot, base.embedder, mode=mode, fusion=fusion if fusion != "-" else "rrf",
+            r = Retriever(base.store, base.embedder, mode=mode, fusion=fusion if fusion != "-" else "rrf",
                           mmr_lambda=lam, alpha=alpha)
             t = time.perf_counter()
             results = [[h.chunk.text for h in r.search(q, args.k)] for q in queries]
@@ -57,7 +57,7 @@ def main() -> None:
             rows.append((mode, label, f"λ={lam}" if lam < 1 else "off", m, ms))
     lines = [
         f"Retrieval on {args.qa.name}: {len(items)} answerable questions with evidence "
-        f"(follow-ups use the engine's standalone rewrite). Index: corpus/, {len(base.snapshot.chunks)} chunks.",
+        f"(follow-ups use the engine's standalone rewrite). Index: corpus/, {base.store.counts()['chunks']} chunks.",
         "",
         f"Defaults: mode {engine.settings.retrieval_mode}, fusion {engine.settings.fusion} "
         f"α={engine.settings.hybrid_alpha}, MMR λ={engine.settings.mmr_lambda}, chunks "

@@ -398,7 +398,7 @@ def _ensure_index(engine: Any) -> None:
     from rag import store
 
     index_dir = Path(engine.settings.index_dir)
-    if engine.settings.store_url or store.current_path(index_dir) is not None:
+    if engine.settings.store_url or store.has_index(index_dir, engine.settings.embedded_backend):
         return  # a PostgreSQL store (RAG_STORE_URL) is filled by `rag ingest`, and may be a read-only replica
     corpus = Path(engine.settings.corpus_dir)
     if not corpus.exists() and (ROOT / "corpus").exists():

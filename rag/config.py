@@ -29,11 +29,12 @@ class Settings(BaseSettings):
     pg_hnsw_ef_construction: int = Field(64, ge=8, le=1000)
     pg_hnsw_ef_search: int = Field(200, ge=1, le=1000)
 
-    # Embedded store backend (issue #17). "folder": snapshot folders read whole into memory
-    # (rag/store/embedded.py). "disk": one SQLite file (chunk rows, FTS5) plus an IVF-SQ8 FAISS index,
-    # bounded memory at 1M chunks (rag/store/disk.py; figures in eval/SCALE.md). Query terms found in
-    # more than disk_lexical_max_df of the chunks are dropped from its lexical query.
-    embedded_backend: Literal["folder", "disk"] = "folder"
+    # Embedded store backend (issue #17). "disk" (what "auto" gives a new index): one SQLite file (chunk
+    # rows, FTS5) plus a FAISS index, flat below ann_threshold and IVF-SQ8 above, bounded memory at 1M
+    # chunks (rag/store/disk.py; figures in eval/SCALE.md). "folder": snapshot folders read whole into
+    # memory (rag/store/embedded.py). "auto" keeps serving a folder index built before. Query terms
+    # found in more than disk_lexical_max_df of the chunks are dropped from the disk store's lexical query.
+    embedded_backend: Literal["auto", "folder", "disk"] = "auto"
     disk_lexical_max_df: float = Field(0.1, gt=0.0, le=1.0)
     disk_ivf_nprobe: int = Field(64, ge=1)  # 32 (ivf_nprobe) gave recall@10 0.93 on real text at 123k
 

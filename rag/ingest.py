@@ -110,7 +110,7 @@ def ingest(
     keep_snapshots: int = store.DEFAULT_KEEP,
     notify: Callable[[str], None] | None = None,
     use_cache: bool = True,
-    backend: str | None = None,
+    backend: str | None = "auto",
 ) -> IngestReport:
     """Add or update the documents found in `paths` in the index at `index_dir`.
 
@@ -122,8 +122,8 @@ def ingest(
     `notify` hears what will be removed before the new snapshot is switched in. New chunks are
     embedded in batches that go to the on-disk cache (rag/embedcache.py) at once, so a rerun after
     a crash embeds only what the crashed run had not.
-    `backend` "disk" writes the disk store instead (rag/store/disk_ingest.py, same rules); None: the
-    disk store when index_dir holds one and no snapshot folder.
+    `backend` "disk" writes the disk store (rag/store/disk_ingest.py, same rules), "folder" snapshot
+    folders (below); "auto" or None: a folder index found in index_dir stays one, else the disk store.
     """
     if store._disk(index_dir, backend):
         from .store.disk_ingest import ingest_disk
@@ -242,7 +242,7 @@ EMBED_BATCH = 256  # chunks embedded and committed to the cache at a time
 
 
 def _embed(chunks: list[Chunk], embedder: Embedder, cache: EmbedCache | None, report: IngestReport,
-           progress: bool) -> np.ndarray:
+           progress: bool, bar=None) -> np.ndarray:  # noqa: ANN001 - bar: a caller's tqdm counter to advance
     texts = [c.text for c in chunks]
     out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
     missing = list(range(len(texts)))
@@ -255,11 +255,15 @@ def _embed(chunks: list[Chunk], embedder: Embedder, cache: EmbedCache | None, re
                 out[i] = vec
     report.embedded_chunks = len(missing)
     report.cached_chunks = len(texts) - len(missing)
-    bar = None
-    if progress and missing:
+    own_bar = progress and missing and bar is None
+    if own_bar:
         from tqdm import tqdm
 
         bar = tqdm(total=len(missing), desc="embedding", unit="chunk", initial=0)
+    elif bar is not None and missing:  # a shared counter: its total grows by what this call embeds
+        bar.total += len(missing)
+        bar.delay = 0  # shown from the first chunk embedded on (the caller may have held it back)
+        bar.refresh()
     for start in range(0, len(missing), EMBED_BATCH):
         rows = missing[start:start + EMBED_BATCH]
         batch = [texts[i] for i in rows]
@@ -269,7 +273,7 @@ def _embed(chunks: list[Chunk], embedder: Embedder, cache: EmbedCache | None, re
             cache.put_many(batch, vectors)
         if bar is not None:
             bar.update(len(rows))
-    if bar is not None:
+    if own_bar:
         bar.close()
     return out
 

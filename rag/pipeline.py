@@ -69,7 +69,7 @@ class Engine:
 
                 with connect(self.settings.store_url, autocommit=True) as conn:
                     return read_meta(conn).get("embedder") if schema_version(conn) else None
-            if self.settings.embedded_backend == "disk":
+            if self.embedded_kind == "disk":
                 from .store import disk
 
                 if not disk.is_disk_store(self.index_dir):
@@ -115,6 +115,12 @@ class Engine:
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
 
+    @property
+    def embedded_kind(self) -> str:
+        """"disk" or "folder": the configured embedded store, or with "auto" the one index_dir holds
+        (the disk store when it holds none). Looked up each time: an ingest may create the index."""
+        return store.embedded_kind(self.index_dir, self.settings.embedded_backend)
+
     # -- ingest --------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False,
                progress: bool = False) -> IngestReport:
@@ -126,7 +132,7 @@ class Engine:
         with self._lock:
             report = ingest(paths, index_dir=self.index_dir, embedder=self.embedder, chunking=self.chunking,
                             params=self.index_params, rebuild=rebuild, progress=progress,
-                            backend=self.settings.embedded_backend)
+                            backend=self.embedded_kind)
             self._retriever = None  # the next query sees the new snapshot
         return report
 
@@ -147,7 +153,7 @@ class Engine:
 
             return PostgresStore(s.store_url, embedder_id=self.embedder.id, chunking=self.chunking.to_json(),
                                  ef_search=s.pg_hnsw_ef_search, pool_size=s.store_pool_size)
-        if s.embedded_backend == "disk":
+        if self.embedded_kind == "disk":
             from .store.disk import DiskStore
 
             return DiskStore(self.index_dir, nprobe=s.disk_ivf_nprobe, embedder_id=self.embedder.id,

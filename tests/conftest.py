@@ -99,6 +99,34 @@ def corpus_index(tmp_path_factory, embedder) -> Path:
     return index_dir
 
 
+# The snapshot-folder store (RAG_EMBEDDED_BACKEND=folder) keeps serving indexes built before the disk
+# store became the default; tests of its files and rules ingest with these. tests/test_store_disk.py
+# holds the disk store's own.
+FOLDER_ENV = {"RAG_EMBEDDED_BACKEND": "folder"}
+
+
+def ingest_folder(*args, **kwargs):
+    from rag.ingest import ingest
+
+    return ingest(*args, backend="folder", **kwargs)
+
+
+def corrupt_index(index_dir: Path) -> Path:
+    """Overwrite the file an embedded index opens first (its SQLite file, or a folder index's CURRENT
+    pointer) with garbage; returns that file."""
+    from rag import store
+    from rag.store import disk
+
+    if store.embedded_kind(index_dir) == "folder":
+        target = index_dir / store.CURRENT
+    else:
+        for suffix in ("-wal", "-shm"):
+            (index_dir / (disk.FILE + suffix)).unlink(missing_ok=True)
+        target = disk.path_of(index_dir)
+    target.write_bytes(b"\xff\xfe garbage" * 1000)
+    return target
+
+
 @pytest.fixture(scope="session")
 def engine(corpus_index, embedder):
     from rag.config import load_settings

@@ -9,6 +9,7 @@ import shutil
 import httpx
 import pytest
 
+from conftest import corrupt_index
 from ui.testing import LiveServer
 
 QUESTION = "Which body issued an arrest warrant for Milošević?"
@@ -94,7 +95,7 @@ def test_a_broken_index_says_the_archive_is_unavailable_without_details(engine, 
 
     index_dir = tmp_path / "index"
     shutil.copytree(engine.index_dir, index_dir)
-    (index_dir / "CURRENT").write_bytes(b"\xff\xfe garbage")
+    corrupt_index(index_dir)
     broken = Engine(engine.settings.model_copy(update={"index_dir": index_dir}), embedder=embedder)
     with LiveServer(_app(broken, tmp_path)) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
         for r in (client.post("/api/ask", json={"question": QUESTION}), client.get("/api/health")):

@@ -10,9 +10,9 @@ from rag import store
 from rag.chunking import ChunkingSettings
 from rag.embedding import make_embedder
 from rag.errors import IndexMismatchError
-from rag.ingest import ingest
 from rag.retrieval import Retriever
-from conftest import CORPUS, ROOT, CountingEmbedder
+from conftest import CORPUS, FOLDER_ENV, ROOT, CountingEmbedder
+from conftest import ingest_folder as ingest  # the folder store's files and rules (conftest.FOLDER_ENV)
 
 
 @pytest.fixture()
@@ -27,8 +27,10 @@ def _top_chunk(index_dir, embedder, query):
     return Retriever(snap, embedder).search(query, k=1)[0].chunk.chunk_id
 
 
-def test_manifest_records_what_the_index_was_built_with(corpus_index):
-    snap = store.load(corpus_index)
+def test_manifest_records_what_the_index_was_built_with(tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    ingest([CORPUS], index_dir=index_dir, embedder=embedder)
+    snap = store.load(index_dir)
     m = snap.manifest
     assert m["format_version"] == store.FORMAT_VERSION
     # The default backend: the one measured fastest on this CPU (rag/autotune.py)
@@ -133,7 +135,7 @@ def test_ingest_killed_mid_write_leaves_a_loadable_index(tmp_path, embedder):
     extra = tmp_path / "extra"
     shutil.copytree(CORPUS, extra)
     (extra / "late.txt").write_text("A late article about the Hague tribunal.", encoding="utf-8")
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), **FOLDER_ENV}
     proc = subprocess.Popen([sys.executable, "-c", SLOW_DISK, "ingest", str(extra), "--quiet"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -181,7 +183,7 @@ def test_an_ingest_killed_while_embedding_resumes_from_the_cache(tmp_path, embed
             " ".join(f"Article {i} sentence {j} about the Belgrade council and its budget vote." for j in range(40)),
             encoding="utf-8")
     index_dir = tmp_path / "index"
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), **FOLDER_ENV}
     proc = subprocess.run([sys.executable, "-c", KILL_AFTER_BATCHES, "ingest", str(folder), "--quiet"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL and "TWO BATCHES" in proc.stdout, proc.stderr[-2000:]

@@ -9,14 +9,18 @@ import pytest
 
 from rag import store
 from rag.errors import IndexError_
-from rag.ingest import NothingToIngest, PruneRefused, ingest
+from rag.ingest import NothingToIngest, PruneRefused, ingest as ingest_any
 from conftest import CORPUS, ROOT
 
 DOCS = {"000_c072f841d33a32ed", "001_557b18325e1c198b"}
 
+# The same rules hold for both embedded stores: the disk store (the default) and snapshot folders.
+BACKEND = "disk"
 
-@pytest.fixture()
-def indexed(tmp_path, embedder):
+
+@pytest.fixture(params=["disk", "folder"])
+def indexed(request, tmp_path, embedder, monkeypatch):
+    monkeypatch.setitem(globals(), "BACKEND", request.param)
     folder = tmp_path / "corpus"
     shutil.copytree(CORPUS, folder)
     index_dir = tmp_path / "index"
@@ -24,8 +28,20 @@ def indexed(tmp_path, embedder):
     return folder, index_dir
 
 
+def ingest(*args, **kwargs):
+    return ingest_any(*args, backend=BACKEND, **kwargs)
+
+
 def _docs(index_dir):
+    if store.embedded_kind(index_dir) == "disk":
+        from rag.store.disk import DiskStore
+
+        return set(DiskStore(index_dir).document_ids())
     return {c.doc_id for c in store.load(index_dir).chunks}
+
+
+def _live(index_dir):
+    return next(s.name for s in store.list_snapshots(index_dir) if s.live)
 
 
 def test_ingesting_one_file_adds_it_and_keeps_the_rest(indexed, tmp_path, embedder):
@@ -41,12 +57,12 @@ def test_an_empty_folder_changes_nothing_and_says_so(indexed, tmp_path, embedder
     _, index_dir = indexed
     empty = tmp_path / "empty"
     empty.mkdir()
-    live = store.current_name(index_dir)
+    live = _live(index_dir)
     with pytest.raises(NothingToIngest, match="nothing to ingest"):
         ingest([empty], index_dir=index_dir, embedder=embedder)
     with pytest.raises(NothingToIngest):
         ingest([empty], index_dir=index_dir, embedder=embedder, prune=True, force=True)
-    assert store.current_name(index_dir) == live and _docs(index_dir) == DOCS
+    assert _live(index_dir) == live and _docs(index_dir) == DOCS
 
 
 def test_prune_removes_only_when_asked_and_within_the_allowed_share(indexed, embedder):
@@ -54,11 +70,11 @@ def test_prune_removes_only_when_asked_and_within_the_allowed_share(indexed, emb
     (folder / "001_557b18325e1c198b.txt").unlink()
     kept = ingest([folder], index_dir=index_dir, embedder=embedder)
     assert kept.removed == 0 and _docs(index_dir) == DOCS
-    live = store.current_name(index_dir)
+    live = _live(index_dir)
     heard = []
     with pytest.raises(PruneRefused, match=r"remove 1 of 2 documents \(50%.*--force"):
         ingest([folder], index_dir=index_dir, embedder=embedder, prune=True, max_prune_share=0.25, notify=heard.append)
-    assert store.current_name(index_dir) == live and heard == []
+    assert _live(index_dir) == live and heard == []
     report = ingest([folder], index_dir=index_dir, embedder=embedder, prune=True, force=True, notify=heard.append)
     assert report.removed == 1 and heard == ["removing 1 of 2 documents that are not in the given paths"]
     assert _docs(index_dir) == {"000_c072f841d33a32ed"}
@@ -82,11 +98,11 @@ def test_rebuild_of_fewer_paths_is_refused_without_prune(indexed, tmp_path, embe
 
 def test_last_snapshots_are_kept_and_rollback_returns_to_them(indexed, embedder):
     folder, index_dir = indexed
-    names = [store.current_name(index_dir)]
+    names = [_live(index_dir)]
     for i in range(4):
         (folder / f"n{i}.txt").write_text(f"Article number {i}.", encoding="utf-8")
         ingest([folder], index_dir=index_dir, embedder=embedder, keep_snapshots=3)
-        names.append(store.current_name(index_dir))
+        names.append(_live(index_dir))
     listed = store.list_snapshots(index_dir)
     assert [s.name for s in listed] == names[-3:] and listed[-1].live
     assert [s.documents for s in listed] == [4, 5, 6]
@@ -98,7 +114,7 @@ def test_last_snapshots_are_kept_and_rollback_returns_to_them(indexed, embedder)
 
 
 def _rag(*args, index_dir):
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_EMBEDDED_BACKEND": BACKEND}
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 

@@ -16,7 +16,7 @@ from rag.ingest import PruneRefused, ingest
 from rag.retrieval import Filters, Retriever
 from rag.store import disk
 from rag.store.disk import DiskStore
-from conftest import CORPUS, ROOT, CountingEmbedder
+from conftest import CORPUS, ROOT, CountingEmbedder, ingest_folder
 
 KOSTUNICA = "000_c072f841d33a32ed"
 
@@ -49,7 +49,7 @@ def _texts(index_dir):
 
 def test_search_matches_the_folder_store(tmp_path, corpus_copy, embedder, disk_index):
     """Same chunks, same dense ranking; lexical folds diacritics ("Kostunica" finds "Koštunica")."""
-    ingest([corpus_copy], index_dir=tmp_path / "folder", embedder=embedder)
+    ingest_folder([corpus_copy], index_dir=tmp_path / "folder", embedder=embedder)
     folder = Retriever(store.load(tmp_path / "folder"), embedder)
     ondisk = Retriever(DiskStore(disk_index), embedder)
     assert ondisk.size == folder.size and ondisk.store.counts()["documents"] == 2
@@ -176,9 +176,24 @@ def test_corrupt_files_are_named_and_rebuild_repairs(tmp_path, corpus_copy, embe
     assert report.documents == 2 and DiskStore(disk_index).counts()["chunks"] == report.chunks
 
 
+def test_auto_gives_a_new_index_the_disk_store_and_keeps_a_folder_index_a_folder(tmp_path, corpus_copy, embedder):
+    """RAG_EMBEDDED_BACKEND=auto (the default) follows the files found; nothing is converted unasked."""
+    fresh, old = tmp_path / "fresh", tmp_path / "old"
+    assert store.embedded_kind(fresh) == "disk" and not store.has_index(fresh)
+    ingest([corpus_copy], index_dir=fresh, embedder=embedder)
+    assert disk.is_disk_store(fresh) and not (fresh / store.CURRENT).exists() and store.has_index(fresh)
+    ingest_folder([corpus_copy], index_dir=old, embedder=embedder)
+    assert store.embedded_kind(old) == "folder"
+    (corpus_copy / "late.txt").write_text("A late article about the Hague tribunal.", encoding="utf-8")
+    report = ingest([corpus_copy], index_dir=old, embedder=embedder)  # auto: updated in place, as a folder
+    assert report.added == 1 and not disk.is_disk_store(old) and len(store.load(old).documents) == 3
+    ingest([corpus_copy], index_dir=old, embedder=embedder, backend="disk", rebuild=True)  # asked: moved
+    assert store.embedded_kind(old) == "disk" and DiskStore(old).counts()["documents"] == 3
+
+
 def test_folder_index_asks_for_a_rebuild(tmp_path, corpus_copy, embedder):
     index_dir = tmp_path / "index"
-    ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
+    ingest_folder([corpus_copy], index_dir=index_dir, embedder=embedder)
     with pytest.raises(IndexMismatchError, match="rebuild"):
         _ingest([corpus_copy], index_dir, embedder)
     _ingest([corpus_copy], index_dir, embedder, rebuild=True)

@@ -66,7 +66,10 @@ def _engine(url: str, tmp_path, embedder, **kw) -> Engine:
 
 @pytest.fixture(scope="module")
 def embedded(embedder, tmp_path_factory):
-    engine = Engine(load_settings(index_dir=tmp_path_factory.mktemp("emb") / "index"), embedder=embedder)
+    # The snapshot folder: PostgreSQL's BM25 follows its bm25s scores to the fourth decimal (the disk
+    # store's FTS5 ranking is checked against the folder in tests/test_store_disk.py).
+    engine = Engine(load_settings(index_dir=tmp_path_factory.mktemp("emb") / "index", embedded_backend="folder"),
+                    embedder=embedder)
     engine.ingest([CORPUS])
     return engine
 

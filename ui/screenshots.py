@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--question", default=QUESTION)
     args = p.parse_args(argv)
 
+    from rag import store
     from rag.config import load_settings
     from rag.pipeline import Engine
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(index_dir=args.index)
         settings = settings.model_copy(update={"api_token": None, "feedback_log": Path(tmp) / "feedback.jsonl"})
         engine = Engine(settings)
-        if args.index is None and not (Path(settings.index_dir) / "CURRENT").exists():
+        if args.index is None and not store.has_index(settings.index_dir, settings.embedded_backend):
             settings = settings.model_copy(update={"index_dir": Path(tmp) / "index"})
             engine = Engine(settings)
             engine.ingest([ROOT / "corpus"])

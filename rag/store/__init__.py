@@ -1,8 +1,10 @@
-"""Where chunks live: the embedded snapshot folder (default) or PostgreSQL (RAG_STORE_URL).
+"""Where chunks live: the embedded disk store (default), a snapshot folder, or PostgreSQL (RAG_STORE_URL).
 
 The embedded backend's names are re-exported here, as callers imported them before this became
 a package (`from rag import store; store.load(...)`).
 """
+
+from pathlib import Path
 
 from .base import Candidate, Store
 from .embedded import (CURRENT, DEFAULT_KEEP, FORMAT_VERSION, REBUILD, EmbeddedStore, Snapshot, SnapshotInfo,
@@ -11,13 +13,31 @@ from .embedded import (CURRENT, DEFAULT_KEEP, FORMAT_VERSION, REBUILD, EmbeddedS
 from .embedded import list_snapshots as _folder_list, rollback as _folder_rollback
 
 
-def _disk(index_dir, backend: str | None) -> bool:  # noqa: ANN001
-    """Which embedded backend holds index_dir: the one configured, else the one whose files are there."""
+def embedded_kind(index_dir, backend: str | None = "auto") -> str:  # noqa: ANN001
+    """Which embedded backend serves index_dir: "folder" or "disk". "auto" (or None) follows the files
+    that are there, so an archive indexed before the disk store became the default keeps working (a
+    CURRENT pointer without a disk store is a folder index, even a broken one: its error names the
+    file); an empty or new directory gets the disk store."""
+    if backend not in (None, "auto"):
+        return backend
     from .disk import is_disk_store
 
-    if backend is not None:
-        return backend == "disk"
-    return is_disk_store(index_dir) and current_path(index_dir) is None
+    index_dir = Path(index_dir)
+    folder = (index_dir / CURRENT).exists() and not is_disk_store(index_dir)
+    return "folder" if folder else "disk"
+
+
+def has_index(index_dir, backend: str | None = "auto") -> bool:  # noqa: ANN001
+    """Whether index_dir holds an embedded index of that backend (usable or not: opening it says)."""
+    from .disk import is_disk_store
+
+    if embedded_kind(index_dir, backend) == "disk":
+        return is_disk_store(Path(index_dir))
+    return (Path(index_dir) / CURRENT).exists()
+
+
+def _disk(index_dir, backend: str | None) -> bool:  # noqa: ANN001
+    return embedded_kind(index_dir, backend) == "disk"
 
 
 def list_snapshots(index_dir, backend: str | None = None) -> list[SnapshotInfo]:  # noqa: ANN001
@@ -36,5 +56,5 @@ def rollback(index_dir, name: str | None = None, backend: str | None = None) -> 
     return _folder_rollback(index_dir, name)
 
 __all__ = ["CURRENT", "DEFAULT_KEEP", "FORMAT_VERSION", "REBUILD", "Candidate", "EmbeddedStore", "Snapshot",
-           "SnapshotInfo", "Store", "build_manifest", "check_compatible", "current_name", "current_path",
+           "SnapshotInfo", "embedded_kind", "has_index", "Store", "build_manifest", "check_compatible", "current_name", "current_path",
            "list_snapshots", "load", "load_snapshot", "read_manifest", "rollback", "save", "switch"]

@@ -123,11 +123,14 @@ def _ingest(db, paths, report: IngestReport, t0: float, *, index_dir: Path, embe
 
         loaded = LoadResult()
         docs: Iterable[Document] = iter_documents(paths, loaded)
-        bar = None
-        if progress:
+        bar = embed_bar = None
+        if progress:  # the folder ingest's two counters: documents read, then chunks embedded
             from tqdm import tqdm
 
-            docs = bar = tqdm(docs, desc="ingesting", unit="doc", mininterval=0.5)
+            docs = bar = tqdm(docs, desc="reading and chunking", unit="doc", mininterval=0.5)
+            # Documents stream through in batches, so the chunks to embed are known one batch at a
+            # time: the bar's total grows with each batch. It appears when the first embedding starts.
+            embed_bar = tqdm(total=0, desc="embedding", unit="chunk", position=1, mininterval=0.5, delay=1e9)
         given: set[str] = set()
         removed_ids: list[int] = []
         added_chunks = 0
@@ -142,12 +145,15 @@ def _ingest(db, paths, report: IngestReport, t0: float, *, index_dir: Path, embe
                 continue
             batch.append((doc, digest))
             if len(batch) >= batch_docs:
-                added_chunks += _write_batch(db, batch, v, live, embedder, chunking, cache, report, stage, removed_ids)
+                added_chunks += _write_batch(db, batch, v, live, embedder, chunking, cache, report, stage, removed_ids,
+                                             embed_bar)
                 batch = []
         if batch:
-            added_chunks += _write_batch(db, batch, v, live, embedder, chunking, cache, report, stage, removed_ids)
+            added_chunks += _write_batch(db, batch, v, live, embedder, chunking, cache, report, stage, removed_ids,
+                                             embed_bar)
         if bar is not None:
             bar.close()
+            embed_bar.close()
         report.problems, report.unsupported = loaded.problems, dict(loaded.unsupported)
         if not given:
             why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
@@ -237,7 +243,8 @@ def _retire(db, doc_ids: list[str], v: int, live: int | None) -> list[int]:
 
 
 def _write_batch(db, batch: list[tuple[Document, str]], v: int, live: int | None, embedder: Embedder,
-                 chunking: ChunkingSettings, cache, report: IngestReport, stage: dict, removed_ids: list[int]) -> int:
+                 chunking: ChunkingSettings, cache, report: IngestReport, stage: dict, removed_ids: list[int],
+                 embed_bar=None) -> int:  # noqa: ANN001
     t = time.perf_counter()
     chunked = [(doc, digest, chunk_document(doc, embedder.count_tokens, embedder.token_offsets, chunking))
                for doc, digest in batch]
@@ -253,7 +260,7 @@ def _write_batch(db, batch: list[tuple[Document, str]], v: int, live: int | None
     missing = [Chunk("", "", 0, 0, text) for text, k in keys.items() if k not in stored]
     if missing:
         part_report = IngestReport()
-        vectors = _embed(missing, embedder, cache, part_report, progress=False)
+        vectors = _embed(missing, embedder, cache, part_report, progress=False, bar=embed_bar)
         report.embedded_chunks += part_report.embedded_chunks
         report.cached_chunks += part_report.cached_chunks
         for c, vec in zip(missing, vectors):
