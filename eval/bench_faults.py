@@ -9,7 +9,7 @@
    question, /api/health latency all the while, and the time to each stream's first event.
 3. Peak RSS (VmHWM) of `rag ingest` of one 50 MB text file, and when its first output came.
 
-    python -m eval.bench_faults [--docs 5000] [--concurrent 100] [--big-mb 50] [--skip kill,load,big]
+    python -m eval.bench_faults [--docs 5000] [--backend disk|folder] [--concurrent 100] [--big-mb 50] [--skip kill,load,big]
 
 The kill moments are set by a hook in the child that sends itself SIGKILL at the chosen point,
 which is what kill -9 from outside does, but at a reproducible moment.
@@ -52,17 +52,20 @@ def count_then_die(module, name, at):
             die()
         return out
     setattr(module, name, wrapper)
-import rag.loaders, rag.ingest, rag.embedcache, rag.store.embedded
+import rag.loaders, rag.ingest, rag.embedcache, rag.store.embedded, rag.store.disk, rag.store.disk_ingest
+disk = os.environ["RAG_EMBEDDED_BACKEND"] == "disk"
 if moment == "reading":
     count_then_die(rag.loaders, "_document", int(os.environ["BENCH_HALF_DOCS"]))
-elif moment == "chunking":
-    count_then_die(rag.ingest, "chunk_document", int(os.environ["BENCH_HALF_DOCS"]))
+elif moment == "chunking":  # the disk ingest chunks a batch of documents at a time: half-way through
+    count_then_die(rag.store.disk_ingest if disk else rag.ingest, "chunk_document", int(os.environ["BENCH_HALF_DOCS"]))
 elif moment == "embedding-first-batch":
     count_then_die(rag.embedcache.EmbedCache, "put_many", 1)
 elif moment == "embedding-half":
     count_then_die(rag.embedcache.EmbedCache, "put_many", int(os.environ["BENCH_HALF_BATCHES"]))
 elif moment == "writing-snapshot":
-    count_then_die(rag.store.embedded, "_fsync_tree", 1)  # the folder store writes the snapshot
+    # The folder store fsyncs the new snapshot folder; the disk store writes the FAISS file of the
+    # new version just before its transaction commits.
+    count_then_die(rag.store.disk if disk else rag.store.embedded, "save_dense" if disk else "_fsync_tree", 1)
 from rag.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -90,15 +93,15 @@ def _env(index_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "RAG_INDEX_DIR": str(index_dir), "HF_HUB_OFFLINE": "1", **extra}
 
 
-def _top(index_dir: Path, embedder) -> tuple[str, int]:  # noqa: ANN001
-    from rag import store
-    from rag.retrieval import Retriever
+def _top(index_dir: Path, embedder, backend: str) -> tuple[str, int]:  # noqa: ANN001
+    from rag.config import load_settings
+    from rag.pipeline import Engine
 
-    snap = store.load(index_dir)
-    return Retriever(snap, embedder).search(PROBE, k=1)[0].chunk.chunk_id, len(snap.documents)
+    engine = Engine(load_settings(index_dir=index_dir, embedded_backend=backend), embedder=embedder)
+    return engine.search(PROBE, k=1)[0].chunk.chunk_id, engine.retriever.store.counts()["documents"]
 
 
-def bench_kills(work: Path, n_docs: int) -> None:
+def bench_kills(work: Path, n_docs: int, backend: str) -> None:
     from eval.bench_corpus import write_corpus
     from rag import embedcache
     from rag.config import load_settings
@@ -109,12 +112,13 @@ def bench_kills(work: Path, n_docs: int) -> None:
     embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=ROOT / ".rag/models")
     corpus = write_corpus(work / "docs", n_docs)
     base = work / "base-index"
-    ingest([CORPUS], index_dir=base, embedder=embedder, use_cache=False)
+    shutil.rmtree(base, ignore_errors=True)
+    ingest([CORPUS], index_dir=base, embedder=embedder, use_cache=False, backend=backend)
     (base / embedcache.FILE).unlink(missing_ok=True)
-    before = _top(base, embedder)
+    before = _top(base, embedder, backend)
     est_chunks = int(n_docs * 1.4)
     print(f"\n## kill -9 during an ingest of {n_docs} documents ({corpus.stat().st_size/1e6:.1f} MB JSONL) "
-          f"into an index of {before[1]} documents")
+          f"into an index of {before[1]} documents, {backend} store")
     print("| moment | killed | previous index answers | committed vectors at kill | rerun embedded / from cache "
           "| re-embedded of committed | rerun s |")
     print("|---|---|---|---|---|---|---|")
@@ -122,7 +126,7 @@ def bench_kills(work: Path, n_docs: int) -> None:
         index_dir = work / f"index-{moment}"
         shutil.rmtree(index_dir, ignore_errors=True)
         shutil.copytree(base, index_dir)
-        env = _env(index_dir, BENCH_KILL_AT=moment, BENCH_HALF_DOCS=str(n_docs // 2),
+        env = _env(index_dir, RAG_EMBEDDED_BACKEND=backend, BENCH_KILL_AT=moment, BENCH_HALF_DOCS=str(n_docs // 2),
                    BENCH_HALF_BATCHES=str(max(2, est_chunks // EMBED_BATCH // 2)))
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", CHILD, "ingest", str(corpus), "--quiet"], cwd=ROOT, env=env,
@@ -130,7 +134,7 @@ def bench_kills(work: Path, n_docs: int) -> None:
         killed = proc.returncode == -signal.SIGKILL and f"KILLED AT {moment}" in proc.stdout
         kill_s = time.perf_counter() - t0
         try:
-            answers = _top(index_dir, embedder) == before
+            answers = _top(index_dir, embedder, backend) == before
         except Exception as exc:  # noqa: BLE001 - reported, not raised: this is what is measured
             answers = f"no: {exc}"
         cache_file = index_dir / embedcache.FILE
@@ -139,7 +143,7 @@ def bench_kills(work: Path, n_docs: int) -> None:
             with sqlite3.connect(cache_file) as db:
                 committed = db.execute("SELECT count(*) FROM vec").fetchone()[0]
         t1 = time.perf_counter()
-        report = ingest([corpus], index_dir=index_dir, embedder=embedder)
+        report = ingest([corpus], index_dir=index_dir, embedder=embedder, backend=backend)
         rerun_s = time.perf_counter() - t1
         # Committed vectors the rerun did not reuse. The cache holds a repeated chunk text once while
         # the report counts each chunk, so the difference can go below zero: clamp it.
@@ -327,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrent", type=int, default=100)
     p.add_argument("--streams", type=int, default=34, help="concurrent streams after the asks (workers + queue)")
     p.add_argument("--big-mb", type=int, default=50)
+    p.add_argument("--backend", choices=("disk", "folder"), default="disk",
+                   help="embedded store of the kill part (disk: the default for a new index)")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: kill, load, big")
     p.add_argument("--work", type=Path, help="scratch folder (default: a new temporary one)")
     args = p.parse_args(argv)
@@ -336,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# bench_faults ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n- {cpu_line()}", flush=True)
     t0 = time.perf_counter()
     if "kill" not in skip:
-        bench_kills(work, args.docs)
+        bench_kills(work, args.docs, args.backend)
     if "load" not in skip:
         bench_load(work, args.concurrent, args.streams)
     if "big" not in skip:
