@@ -186,8 +186,9 @@ def record_choice(cache_dir: Path, what: str, choice: dict, trials: Sequence[Tri
     node = data.setdefault(cpu.key, {})
     node["cpu"] = {"model": cpu.model, "simd": cpu.simd, "cores": cpu.cores}
     # The load average says how much other work shared the cores while the trials ran.
+    load = _load_now()
     node[what] = {**choice, "versions": runtime_versions(), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "load_average": None if _load_now() is None else round(_load_now(), 2),
+                  "load_average": None if load is None else round(load, 2),
                   "trials": [asdict(t) for t in trials]}  # fmt: skip
     path = _cache_path(cache_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -56,5 +56,6 @@ def rollback(index_dir, name: str | None = None, backend: str | None = None) -> 
     return _folder_rollback(index_dir, name)
 
 __all__ = ["CURRENT", "DEFAULT_KEEP", "FORMAT_VERSION", "REBUILD", "Candidate", "EmbeddedStore", "Snapshot",
-           "SnapshotInfo", "embedded_kind", "has_index", "Store", "build_manifest", "check_compatible", "current_name", "current_path",
-           "list_snapshots", "load", "load_snapshot", "read_manifest", "rollback", "save", "switch"]
+           "SnapshotInfo", "Store", "build_manifest", "check_compatible", "current_name", "current_path",
+           "embedded_kind", "has_index", "list_snapshots", "load", "load_snapshot", "read_manifest", "rollback",
+           "save", "switch"]
