@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from rag.metrics import wilson_interval
+
 LATENCY_PNG = "latency.png"
 CATEGORY_PNG = "accuracy_by_category.png"
 COVERAGE_PNG = "accuracy_coverage.png"
@@ -63,7 +65,8 @@ def _fmt(value: Any, counts: Sequence[Any] | None = None, *, seconds: bool = Fal
         return "n/a"
     text = f"{value:.2f}" if seconds else f"{value:.3f}"
     if counts and counts[0] is not None:
-        text += f" ({counts[0]}/{counts[1]})"
+        lo, hi = wilson_interval(int(counts[0]), int(counts[1]))
+        text += f" ({counts[0]}/{counts[1]}; 95% CI {lo:.2f}–{hi:.2f})"
     elif counts and not seconds:
         text += f" (n={counts[1]})"
     return text

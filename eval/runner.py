@@ -111,7 +111,9 @@ def score_item(item: QAItem, answer: Mapping[str, Any]) -> dict[str, Any]:
                 out["citation_supported"] = [contains_evidence(p, item.evidence) for p in passages]
                 out["has_supporting_citation"] = any(out["citation_supported"])
     if not refused:
-        cited_texts = passages + [str(c.get("quote", "")) for c in citations]
+        # The article's date is shown with the quote; it comes from the article's metadata.
+        cited_texts = passages + [str(c.get("quote", "")) for c in citations] + [
+            str(c.get("date") or "") for c in citations]
         out["ungrounded_terms"] = ungrounded_terms(text, cited_texts)
         out["grounded"] = not out["ungrounded_terms"]
     return out

@@ -300,13 +300,28 @@ def _generator_prompt(texts: Sequence[str]) -> list[dict[str, str]]:
             {"role": "user", "content": f"{passages}\n\nQuestion: What does the first passage describe?"}]  # fmt: skip
 
 
-def measure_generators(model: str | None, cache_dir: Path, *, quants: Sequence[str] = ("none", "q8_0"),
+# llama.cpp's file types without fast prompt kernels (Q4_0, Q4_1, Q5_0, Q5_1): an 8-bit copy of these
+# prefills faster. K-quants (Q4_K_M, the reader model's) and Q8_0 have them, so a copy only costs memory.
+_LEGACY_FILE_TYPES = frozenset({2, 3, 8, 9})
+
+
+def requantizable(model: str | None) -> bool:
+    from gguf import GGUFReader
+
+    from .generation import default_gguf_path
+
+    field = GGUFReader(str(model or default_gguf_path())).fields.get("general.file_type")
+    return field is not None and int(field.parts[field.data[0]][0]) in _LEGACY_FILE_TYPES
+
+
+def measure_generators(model: str | None, cache_dir: Path, *, quants: Sequence[str] | None = None,
                        threads: Sequence[int] | None = None, rounds: int = 2) -> list[Trial]:  # fmt: skip
     """Time one usual answer (a ~450-token prompt + 32 tokens) per quantisation x thread count, the
     variants taking turns; a quantisation passes when, fed the shipped file's greedy answer token by
     token, it would have chosen the same next token almost everywhere."""
     from .generation import LlamaCppGenerator
 
+    quants = quants or (("none", "q8_0") if requantizable(model) else ("none",))
     cores = cpu_info().cores
     threads = list(threads or sorted({max(1, cores // 2), cores}))
     # Another prompt each round: llama.cpp reuses a repeated prompt's prefix, which would time decoding only.

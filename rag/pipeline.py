@@ -13,13 +13,14 @@ from .config import Settings, load_settings
 from .embedding import Embedder, make_embedder
 from .index import IndexParams
 from .ingest import IngestReport, ingest
-from .citations import refusal, verify
+from .citations import agrees, answer_located, not_found, refusal
 from .conversation import focus, rewrites
-from .evidence import prompt_messages
+from .decision import MODEL_PATH as DECISION_PATH, DecisionModel, features
 from .generation import Generator, make_generator
 from .nlp import Parser
-from .question import analyse
-from .reader import MODEL_PATH, ReaderModel, read
+from .question import Question, analyse
+from .reader import MODEL_PATH, Evidence, ReaderModel, read
+from .reading import MAX_REPLY_TOKENS, Located, Reading, is_none, locate, prompt_messages, windows
 from .records import Answer, Hit, Turn
 from .retrieval import Filters, Mode, Retriever
 
@@ -35,6 +36,7 @@ class Engine:
         self._generator = generator
         self._retriever: Retriever | None = None
         self._reader: ReaderModel | None = None
+        self._decision: DecisionModel | None = None
         self.parser = Parser(self.settings.spacy_model)
         self._lock = threading.RLock()
 
@@ -94,7 +96,7 @@ class Engine:
                     self._generator = make_generator(
                         s.generator_backend,
                         model=s.openai_model if s.generator_backend == "openai" else s.generator_model,
-                        cache_dir=Path(s.model_cache), quantize=s.generator_quantize,
+                        cache_dir=Path(s.model_cache), model_home=Path(s.model_home), quantize=s.generator_quantize,
                         base_url=s.openai_base_url, api_key=s.openai_api_key, requantize=s.gguf_requantize,
                         threads=s.generator_threads,
                     )
@@ -216,6 +218,17 @@ class Engine:
             return best[0], best[1], best[2], pooled
         return best[:4]
 
+    @property
+    def decision(self) -> DecisionModel:
+        if self._decision is None:
+            self._decision = DecisionModel.load(self.settings.decision_model or DECISION_PATH)
+        return self._decision
+
+    @property
+    def answer_threshold(self) -> float:
+        t = self.settings.answer_threshold
+        return self.decision.threshold if t is None else t
+
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
             mode: Mode | None = None) -> Answer:
@@ -230,29 +243,88 @@ class Engine:
                    mode: Mode | None = None) -> Iterator[str | Answer]:
         """Draft text pieces as the model writes them, then the checked Answer (always last)."""
         t0 = time.perf_counter()
-        standalone, hits, q, evidence = self.read(question, history, k=k, mode=mode)
+        standalone, hits, q, evidence = self.read(question, history, k=k, mode=mode, limit=8)
         retrieve_s = time.perf_counter() - t0
-        confidence = evidence[0].score if evidence else 0.0
-        ttft = 0.0
-        if not evidence or confidence < self.threshold:
-            verdict = refusal(q.text, hits, f"best candidate {confidence:.2f} below {self.threshold:.2f}")
+        ttft, done, sure = 0.0, [], None
+        if not _relevant(evidence):
+            verdict = not_found(q.text, "retrieval found nothing that matches the question")
         else:
-            pieces: list[str] = []
-            for piece in self.generator.stream(prompt_messages(q.text, evidence[:1]), max_new_tokens=60,
-                                               stop=("\n", "Question:", "Sources:")):
-                if not pieces:
+            for item in self.readings(q, evidence):
+                if isinstance(item, Reading):
+                    done.append(item)
+                    continue
+                if not ttft and item.strip():
                     ttft = time.perf_counter() - t0
-                pieces.append(piece)
-                yield piece
-            verdict = verify(q, "".join(pieces), evidence[0], self.parser)
+                yield item
+            sure = next((r for r in done if r.answer is not None and r.probability >= self.answer_threshold), None)
+            if sure is not None:
+                verdict = sure.answer
+            else:
+                best = max(done, key=lambda r: r.probability)
+                why = "the model's reply is not in the passages" if best.answer is None else \
+                    f"confidence {best.probability:.2f} below {self.answer_threshold:.2f}"
+                verdict = refusal(q.text, hits, why, evidence)
+        # What the answer rests on, or for a refusal the best reply that fell short (for the report).
+        chosen = sure or max(done, key=lambda r: r.probability, default=None)
         total = time.perf_counter() - t0
         yield Answer(
             question=question, standalone_question=standalone, text=verdict.text, refused=verdict.refused,
-            citations=verdict.citations, hits=tuple(hits), confidence=confidence,
-            candidate=evidence[0].text if evidence else "",
+            citations=verdict.citations, hits=tuple(hits), status=verdict.status, closest=verdict.closest,
+            confidence=chosen.probability if chosen else 0.0,
+            candidate=chosen.answer.text if chosen and chosen.answer else "",
+            decision=chosen.features if chosen else {}, prompt_tokens=chosen.prompt_tokens if chosen else 0,
+            reply="\n".join(r.reply for r in done),
             timings={"retrieve_s": retrieve_s, "ttft_s": ttft or total, "total_s": total},
         )
+
+    def readings(self, q: Question, evidence: Sequence[Evidence], *, until_sure: bool = True) -> Iterator[str | Reading]:
+        """The model reads the best window; while the decision is not sure of its reply, it reads
+        again with one window more (up to RAG_READER_WINDOWS). Everything before the question is the
+        previous prompt's, so llama.cpp computes only the new window and the question. Yields the
+        draft pieces (a new line for each new reading) and, after each reading, its Reading."""
+        wins = windows(evidence, self.settings.reader_windows)
+        for n in range(1, len(wins) + 1):
+            if n > 1:
+                yield "\n"
+            messages = prompt_messages(q.text, wins[:n])
+            pieces: list[str] = []
+            logprobs: list[float] = []
+            for tok in self.generator.stream_scored(messages, max_new_tokens=MAX_REPLY_TOKENS, stop=("\n",)):
+                if tok.logprob is not None:
+                    logprobs.append(tok.logprob)
+                if tok.text:
+                    pieces.append(tok.text)
+                    yield tok.text
+            reply = "".join(pieces)
+            found = None if is_none(reply) else self._find(reply, q, wins[:n])
+            x = features(q, logprobs, found, evidence, wins[:n], self.parser)
+            reading = Reading(n, reply, found, x, self.decision.probability(x),
+                              answer_located(found) if found is not None else None,
+                              self.generator.count_tokens("\n".join(m["content"] for m in messages)))
+            yield reading
+            if until_sure and reading.answer is not None and reading.probability >= self.answer_threshold:
+                return
+
+    def _find(self, reply: str, q, wins) -> Located | None:  # noqa: ANN001
+        """The reply in the windows; a sentence in the model's own words only where the verifier
+        finds it agrees with the sentence a window is centred on."""
+        found = locate(reply, wins)
+        if found is not None:
+            return found
+        for w in wins:
+            ev = w.evidence
+            if agrees(reply, q, ev, self.parser):
+                sentence = next(s for s in w.sentences if s.start == ev.start) if any(
+                    s.start == ev.start for s in w.sentences) else w.sentences[0]
+                return Located(w, reply.strip(), sentence, "checked")
+        return None
 
     def health(self) -> dict:
         st = self.retriever.store
         return {**st.counts(), "embedder": self.embedder.id, "generator": self.generator.id, "index": st.version}
+
+
+def _relevant(evidence: Sequence[Evidence]) -> bool:
+    """Whether retrieval found anything that matches the question: a sentence close in meaning or
+    sharing a good part of its words. Only when nothing does is the archive said not to hold it."""
+    return any(ev.features.get("dense", 0.0) >= 0.3 or ev.features.get("lex_ctx", 0.0) >= 0.3 for ev in evidence)

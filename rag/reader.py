@@ -1,16 +1,17 @@
-"""The reader: every sentence of the retrieved passages is a candidate answer, scored by a fitted model.
+"""The ranker: every sentence of the retrieved passages is a candidate, scored by a fitted model.
 
 Features are general by construction (no topic words): meaning (dense cosine), IDF-weighted overlap
 of stemmed words, coverage of the question's names and numbers, an entity of the asked type that the
 question does not already contain, the asked verb and subject, and where the sentence stands. A
 logistic regression fitted on the tune parts of the evaluation sets (`python -m eval.fit_reader`)
-turns them into the probability that the sentence answers the question; the engine refuses below a
-threshold chosen on held-back predictions of the same parts for at most 5% wrong answers.
+turns them into the probability that the sentence answers the question. That probability cannot
+tell a right sentence from a wrong one well enough to answer from (issue 23), so it only chooses what
+the language model reads (rag/reading.py) and which rewrite of a follow-up to keep; whether to answer
+is rag/decision.py's.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .chunking import split_sentences
-from .errors import ConfigError
+from .fitted import LogisticModel
 from .nlp import Parser
 from .question import Question
 from .records import Hit
@@ -57,35 +58,13 @@ class Evidence:
         return self.hit.chunk.text[: self.start - self.hit.chunk.start]
 
 
-@dataclass(frozen=True)
-class ReaderModel:
-    weights: Mapping[str, float]
-    bias: float
-    threshold: float
-    info: Mapping[str, object] = field(default_factory=dict)
+class ReaderModel(LogisticModel):
+    """The ranker's weights and its threshold (rag/reader_model.json)."""
 
-    def probability(self, x: Mapping[str, float]) -> float:
-        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in x.items())
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-    @classmethod
-    def load(cls, path: str | Path = MODEL_PATH) -> "ReaderModel":
-        path = Path(path)
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-            model = cls(dict(zip(obj["features"], map(float, obj["weights"]))), float(obj["bias"]),
-                        float(obj["threshold"]), obj.get("info", {}))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: not a reader model ({exc!r}); refit with `python -m eval.fit_reader`") from exc
-        unknown = set(model.weights) - set(FEATURES)
-        if unknown:
-            raise ConfigError(f"{path}: features {sorted(unknown)} are not the reader's; refit it")
-        return model
-
-    def save(self, path: str | Path = MODEL_PATH) -> None:
-        obj = {"features": list(FEATURES), "weights": [self.weights.get(k, 0.0) for k in FEATURES],
-               "bias": self.bias, "threshold": self.threshold, "info": dict(self.info)}
-        Path(path).write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    FEATURES = FEATURES
+    KIND = "reader model"
+    REFIT = "python -m eval.fit_reader"
+    PATH = MODEL_PATH
 
 
 @dataclass(frozen=True)

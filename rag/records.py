@@ -64,6 +64,7 @@ class Citation:
     quote: str
     start: int  # offsets of `quote` in the document text
     end: int
+    date: str = ""  # the article's publication date, when its metadata has one
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class Citation:
             "quote": self.quote,
             "start": self.start,
             "end": self.end,
+            "date": self.date or None,
         }
 
 
@@ -85,8 +87,15 @@ class Turn:
     answer: str
 
 
+ANSWERED, UNCERTAIN, NOT_FOUND = "answered", "uncertain", "not_found"
+
+
 @dataclass(frozen=True)
 class Answer:
+    """`status`: "answered"; "uncertain" (passages were found but none states an answer surely
+    enough: the closest are given, their best sentences in `closest`); or "not_found" (retrieval
+    found nothing that matches the question). `refused` is true for both of the latter."""
+
     question: str
     standalone_question: str
     text: str
@@ -94,8 +103,13 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
-    confidence: float = 0.0  # the reader's probability that the best candidate sentence answers
-    candidate: str = ""  # that sentence (also for a refusal: what fell below the threshold)
+    confidence: float = 0.0  # the decision's probability that the answer is right
+    candidate: str = ""  # the answer it would give (also for a refusal: what fell below the threshold)
+    status: str = ANSWERED
+    closest: tuple[Citation, ...] = ()  # for a refusal: the best sentence of each closest passage
+    decision: Mapping[str, float] = field(default_factory=dict)  # the decision's features
+    prompt_tokens: int = 0  # what the model read (0 when it was not asked)
+    reply: str = ""  # the model's reply as it wrote it, before it was checked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,9 +117,14 @@ class Answer:
             "standalone_question": self.standalone_question,
             "answer": self.text,
             "refused": self.refused,
+            "status": self.status,
             "citations": [c.to_json() for c in self.citations],
+            "closest": [c.to_json() for c in self.closest],
             "hits": [h.to_json() for h in self.hits],
             "confidence": round(float(self.confidence), 4),
             "candidate": self.candidate,
+            "decision": {k: round(float(v), 4) for k, v in self.decision.items()},
+            "prompt_tokens": self.prompt_tokens,
+            "reply": self.reply,
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
         }

@@ -54,7 +54,7 @@ STOPWORDS = frozenset(
 _STEMMER = None
 
 
-def _stem(token: str) -> str:
+def stem(token: str) -> str:
     global _STEMMER
     if _STEMMER is None:
         import Stemmer  # PyStemmer: Snowball English, so "elected" meets "election"
@@ -72,5 +72,5 @@ def tokenize(text: str) -> list[str]:
             tok = tok[:-2]
         if tok in STOPWORDS:
             continue
-        tokens.append(_stem(tok))
+        tokens.append(stem(tok))
     return tokens

@@ -230,9 +230,8 @@ def test_gate_on_full_set(request):
     from rag.pipeline import Engine
 
     plumbing = request.getfixturevalue("engine")
-    # The fitted threshold, not the plumbing tests' one (tests/conftest.py).
-    settings = plumbing.settings.model_copy(update={"refusal_threshold": None})
-    engine = Engine(settings, embedder=plumbing.embedder)
+    # As configured: the reader model and the fitted decision (rag/decision_model.json).
+    engine = Engine(plumbing.settings, embedder=plumbing.embedder)
     out = ROOT / "test-artifacts" / "eval"
     thresholds = load_thresholds(DEFAULT_THRESHOLDS)
     metrics = run_eval(engine, load_qa(QA), out_dir=out, progress=False, qa_file=QA, thresholds=thresholds)

@@ -315,7 +315,9 @@ class ChatHandler(BaseHTTPRequestHandler):
         for i, piece in enumerate(self.server.pieces):
             if i == 1:
                 self.server.gate_opened_in_time = self.server.gate.wait(timeout=10)
-            event(json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": piece}}]}))
+            # Servers that support it send each token's log-probability; the first piece here has none.
+            scored = {"logprobs": {"content": [{"token": piece, "logprob": -0.25 * i}]}} if i else {}
+            event(json.dumps({**chunk, "choices": [{"index": 0, "delta": {"content": piece}, **scored}]}))
         event(json.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
         event("[DONE]")
 
@@ -348,8 +350,16 @@ def test_openai_streams_pieces_in_order(server):
         "temperature": 0,
         "max_tokens": 32,
         "stop": [],
+        "logprobs": True,
     }
     assert "Authorization" not in req["headers"]
+
+
+def test_openai_reports_the_servers_log_probabilities(server):
+    server.gate.set()
+    tokens = list(OpenAIGenerator(server.base_url, "m").stream_scored(CHAT))
+    assert [t.text for t in tokens] == server.pieces
+    assert [t.logprob for t in tokens] == [None, -0.25, -0.5, -0.75, -1.0]
 
 
 def test_openai_sends_the_api_key_and_stop(server):
@@ -413,3 +423,16 @@ def test_make_generator_builds_each_backend_lazily(tmp_path):
 
     with pytest.raises(ConfigError, match="base_url"):
         make_generator("openai", model="m", cache_dir=tmp_path, quantize="none", base_url=None, api_key=None)
+
+
+def test_packaged_model_names_resolve_to_their_files(tmp_path):
+    from rag.config import load_settings
+    from rag.errors import ModelError
+    from rag.generation import default_gguf_path, resolve_model
+
+    home = load_settings().model_home
+    assert resolve_model(None, home).endswith("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+    assert resolve_model("smollm2-135m", home) == str(default_gguf_path())
+    assert resolve_model("/models/other.gguf", home) == "/models/other.gguf"
+    with pytest.raises(ModelError, match="rag.weights fetch qwen2.5-coder-1.5b"):
+        resolve_model(None, tmp_path)  # a machine without the joined file says how to get it

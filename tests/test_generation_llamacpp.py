@@ -48,6 +48,22 @@ def test_streams_pieces_that_join_to_the_greedy_text(llama, story):
     assert 5 <= llama.count_tokens(story) <= 24
 
 
+def test_scored_tokens_carry_log_probabilities_from_the_sampling_loop(llama, story):
+    tokens = list(llama.stream_scored(STORY, max_new_tokens=24))
+    assert "".join(t.text for t in tokens) == story
+    lps = [t.logprob for t in tokens if t.logprob is not None]
+    assert len(lps) >= 5 and all(lp <= 1e-6 for lp in lps)
+    # Greedy: each chosen token is the model's most likely, so none is improbable.
+    assert max(lps) > -0.7 and sum(lps) / len(lps) > -2.0
+
+
+def test_a_repeated_prompt_prefix_gives_the_same_answer(llama):
+    """The KV cache of the shared prefix is reused; the answer to the same prompt must not change."""
+    first = llama.generate(CHAT, max_new_tokens=12)
+    llama.generate(STORY, max_new_tokens=4)
+    assert llama.generate(CHAT, max_new_tokens=12) == first
+
+
 def test_stop_string_ends_output_before_it(llama, story):
     word = story.split()[3]
     cut = llama.generate(STORY, max_new_tokens=24, stop=[word])

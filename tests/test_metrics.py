@@ -256,3 +256,13 @@ def test_refusal_sweep_trades_coverage_for_wrong_answers():
     assert sweep[0] == (0.2, 1.0, 0.25)  # everything answered: one wrong of four
     assert sweep[1] == (0.3, 0.75, pytest.approx(1 / 3))
     assert sweep[2] == (0.8, 0.5, 0.0)
+
+
+def test_wilson_interval_brackets_the_share_and_stays_in_range():
+    from rag.metrics import wilson_interval
+
+    lo, hi = wilson_interval(85, 100)
+    assert 0.76 < lo < 0.85 < hi < 0.92  # 0.767-0.907 by the textbook formula
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] > 0.2
+    assert wilson_interval(10, 10)[1] == 1.0 and wilson_interval(10, 10)[0] < 0.8
+    assert wilson_interval(0, 0) == (0.0, 1.0)

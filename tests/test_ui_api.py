@@ -13,9 +13,9 @@ ALLOWED = "http://newsroom.example"
 OTHER = "http://elsewhere.example"
 TOKEN = "t0ken-for-tests"
 QUESTION = "Which body issued an arrest warrant for Milošević?"
-CONTRACT_KEYS = {"question", "standalone_question", "answer", "refused", "citations", "hits", "timings", "confidence",
-                 "candidate"}
-CITATION_KEYS = {"n", "doc_id", "title", "chunk_id", "quote", "start", "end"}
+CONTRACT_KEYS = {"question", "standalone_question", "answer", "refused", "status", "citations", "closest", "hits",
+                 "timings", "confidence", "candidate", "decision", "prompt_tokens", "reply"}
+CITATION_KEYS = {"n", "doc_id", "title", "chunk_id", "quote", "start", "end", "date"}
 HIT_KEYS = {"rank", "score", "doc_id", "title", "chunk_id", "start", "end", "text", "metadata"}
 
 

@@ -86,6 +86,7 @@ class CitationOut(BaseModel):
     quote: str
     start: int
     end: int
+    date: str | None = None
 
 
 class HitOut(BaseModel):
@@ -107,7 +108,12 @@ class AnswerOut(BaseModel):
     standalone_question: str
     answer: str
     refused: bool
+    status: Literal["answered", "uncertain", "not_found"] = Field(
+        "answered", description="uncertain: passages were found but none states the answer surely enough "
+        "(see `closest`); not_found: retrieval found nothing that matches the question")
     citations: list[CitationOut]
+    closest: list[CitationOut] = Field(default_factory=list, description="for a refusal: the best sentence of "
+                                       "each closest passage, to read first")
     hits: list[HitOut]
     timings: dict[str, float]
 

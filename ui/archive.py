@@ -38,9 +38,14 @@ class CitationOut(BaseModel):
 class AskOut(BaseModel):
     question: str
     standalone_question: str
-    answer: str = Field(description="the checked answer with [n] markers, or the refusal")
-    refused: bool = Field(description="true when the archive does not answer the question")
+    answer: str = Field(description="the checked answer with [n] markers, or why there is none")
+    refused: bool = Field(description="true when no answer is given (see status)")
+    status: str = Field("answered", description="answered; uncertain: passages were found but none states the "
+                        "answer surely enough (the closest are in `closest`): the archive may still hold it; "
+                        "not_found: nothing in the archive matches the question")
     citations: list[CitationOut]
+    closest: list[CitationOut] = Field(default_factory=list, description="for a refusal: the best sentence of "
+                                       "each closest passage")
 
 
 class HitOut(BaseModel):
@@ -122,15 +127,16 @@ def document_metadata(engine: Any, doc_id: str, hits: Sequence[Any] = ()) -> dic
     return _meta(chunks[0].metadata) if chunks else _meta({})
 
 
-def citations_out(engine: Any, answer: Any) -> list[CitationOut]:
+def citations_out(engine: Any, answer: Any, citations: Sequence[Any] | None = None) -> list[CitationOut]:
     return [CitationOut(n=c.n, doc_id=c.doc_id, chunk_id=c.chunk_id, title=c.title, quote=c.quote,
                         start=c.start, end=c.end, **document_metadata(engine, c.doc_id, answer.hits))
-            for c in answer.citations]
+            for c in (answer.citations if citations is None else citations)]
 
 
 def ask_out(engine: Any, answer: Any) -> AskOut:
     return AskOut(question=answer.question, standalone_question=answer.standalone_question, answer=answer.text,
-                  refused=answer.refused, citations=citations_out(engine, answer))
+                  refused=answer.refused, status=answer.status, citations=citations_out(engine, answer),
+                  closest=citations_out(engine, answer, answer.closest))
 
 
 def hits_out(hits: Sequence[Any]) -> list[HitOut]:

@@ -158,7 +158,7 @@ def make_router(engine: Any, pool: AnswerPool | None = None, heartbeat_s: float 
 
     def extras(out: archive.AskOut) -> dict[str, Any]:
         return {"citations": [c.model_dump() for c in out.citations], "refused": out.refused,
-                "standalone_question": out.standalone_question}
+                "status": out.status, "standalone_question": out.standalone_question}
 
     def busy() -> OpenAIError:
         wait = pool.retry_after()

@@ -13,8 +13,19 @@ from typing import Any, Mapping, Sequence
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
-REFUSAL_TITLE = "Not in the archive"
-REFUSAL_TEXT = "None of the archived articles answers this question, so there is nothing to cite."
+# Two ways of not answering (rag/citations.py): only the second says the archive lacks it.
+UNCERTAIN_TITLE = "No confident answer"
+UNCERTAIN_TEXT = ("The archive may hold it, but no passage found states it surely enough to cite. "
+                  "The closest passages are in the sources panel, their best sentence highlighted.")
+NOT_FOUND_TITLE = "Not in the archive"
+NOT_FOUND_TEXT = "Nothing in the archive matches this question, so there is nothing to cite."
+
+
+def _refusal_box(answer: Mapping[str, Any]) -> str:
+    if answer.get("status") == "not_found":
+        return f'<div class="rag-refusal"><strong>{NOT_FOUND_TITLE}.</strong> <span>{NOT_FOUND_TEXT}</span></div>'
+    return (f'<div class="rag-refusal rag-uncertain"><strong>{UNCERTAIN_TITLE}.</strong> '
+            f'<span>{UNCERTAIN_TEXT}</span></div>')
 
 
 def esc(value: Any) -> str:
@@ -44,11 +55,8 @@ def draft_html(text: str) -> str:
 def answer_html(answer: Mapping[str, Any], turn: int) -> str:
     """The final answer for the chatbot: escaped text whose [n] markers link to the sources panel."""
     if answer.get("refused"):
-        # The first line says why; the closest passages the engine may list follow in the sources panel.
-        text = (answer.get("answer") or "").strip().split("\n", 1)[0]
-        body = f'<div class="rag-refusal-note">{_multiline(text)}</div>' if text else ""
-        return (f'<div class="rag-refusal"><strong>{REFUSAL_TITLE}.</strong> '
-                f'<span>{REFUSAL_TEXT}</span>{body}</div>')
+        # The closest passages the engine lists follow in the sources panel.
+        return _refusal_box(answer)
     cited = {int(c["n"]): c for c in answer.get("citations") or []}
 
     def link(m: re.Match[str]) -> str:
@@ -104,13 +112,15 @@ def _turn_html(turn: int, question: str, answer: Mapping[str, Any]) -> str:
     hits = answer.get("hits") or []
     items: list[str] = []
     if answer.get("refused"):
-        items.append(f'<div class="rag-refusal"><strong>{REFUSAL_TITLE}.</strong> {REFUSAL_TEXT}</div>')
-        if hits:
-            closest = "".join(
-                f'<li><span class="rag-title">{esc(h.get("title"))}</span>{_meta_line(h)}'
-                f'<p class="rag-passage">{esc(h.get("text"))}</p></li>' for h in hits[:3])
-            items.append(f'<details class="rag-closest"><summary>Closest passages retrieved (not used)</summary>'
-                         f"<ol>{closest}</ol></details>")
+        items.append(_refusal_box(answer))
+        closest = answer.get("closest") or []
+        if closest:
+            # Open, not folded: for an uncertain answer these passages are what the journalist reads next.
+            rows = "".join(
+                f'<li><span class="rag-title">{esc(c.get("title"))}</span>{_meta_line(_hit_for(c, hits))}'
+                f'<p class="rag-passage">{passage_html(c, _hit_for(c, hits))}</p></li>' for c in closest)
+            items.append(f'<div class="rag-closest"><div class="rag-closest-head">Closest passages, best sentence '
+                         f"highlighted</div><ol>{rows}</ol></div>")
     for c in answer.get("citations") or []:
         n = int(c.get("n", 0))
         hit = _hit_for(c, hits)

@@ -203,20 +203,16 @@
     final(question, turn, draft, data) {
       var n = ++this.count, hits = data.hits || [], box, self = this;
       if (data.refused) {
+        var sure = data.status === "not_found";
         box = el("div", "a refusal");
-        box.appendChild(el("strong", "", "Not in the archive. "));
-        box.appendChild(el("span", "", (data.answer || "").split("\n")[0]));
-        if (hits.length) {
-          var det = el("details"), list = el("ol", "cards");
-          det.appendChild(el("summary", "", "Closest passages retrieved (not used)"));
-          hits.slice(0, 3).forEach(function (h) {
-            var li = el("li", "card");
-            li.appendChild(el("div", "ct", h.title || h.doc_id));
-            li.appendChild(el("p", "passage", h.text));
-            list.appendChild(li);
-          });
-          det.appendChild(list);
-          box.appendChild(det);
+        box.appendChild(el("strong", "", sure ? "Not in the archive. " : "No confident answer. "));
+        box.appendChild(el("span", "", sure ? "Nothing in the archive matches this question."
+          : "The archive may hold it, but no passage found states it surely enough to cite. The closest passages:"));
+        var near = data.closest || [];
+        if (near.length) {
+          var list = el("ol", "cards");
+          near.forEach(function (c) { list.appendChild(card(c, hitFor(c, hits))); });
+          box.appendChild(list);
         }
         turn.replaceChild(box, draft);
       } else {
