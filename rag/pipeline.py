@@ -325,6 +325,9 @@ class Engine:
 
 
 def _relevant(evidence: Sequence[Evidence]) -> bool:
-    """Whether retrieval found anything that matches the question: a sentence close in meaning or
-    sharing a good part of its words. Only when nothing does is the archive said not to hold it."""
-    return any(ev.features.get("dense", 0.0) >= 0.3 or ev.features.get("lex_ctx", 0.0) >= 0.3 for ev in evidence)
+    """Whether retrieval found anything that matches the question: a sentence close in meaning, one
+    sharing a good part of its words, or a passage naming what it names (a question that names
+    nothing, "What was the cause of death?", always counts: it leans on its conversation). Only when
+    nothing does is the archive said not to hold it."""
+    return any(ev.features.get("dense", 0.0) >= 0.3 or ev.features.get("lex_ctx", 0.0) >= 0.3
+               or ev.features.get("names_ctx", 0.0) > 0 for ev in evidence)

@@ -13,11 +13,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Tests of the plumbing (pipeline, chat, API, MCP, streams, widget) need demo questions answered; at
 # the fitted threshold (rag/decision_model.json, at most 5% wrong out of fold) the engine answers
-# about half of them. The threshold itself is measured by the evaluation gate, which runs at the
-# fitted value (tests/test_eval_runner.py::test_gate_on_full_set), by the README example's test and
-# by `rag eval`.
-PLUMBING_THRESHOLD = "0.5"
+# about half of them, so they run at 0.7 (their unanswerable questions score 0.51 and below). A
+# follow-up's rewrite is taken as answered at the ranker's 0.3 rather than its fitted 0.85, at which
+# "What percentage did he get?" after "Koštunica" is read about Milošević (0.47 against 0.35 for
+# Koštunica: the ranker cannot tell). The fitted values are measured by the evaluation gate
+# (tests/test_eval_runner.py::test_gate_on_full_set), by the README example's test and by `rag eval`.
+PLUMBING_THRESHOLD = "0.7"
 os.environ.setdefault("RAG_ANSWER_THRESHOLD", PLUMBING_THRESHOLD)
+os.environ.setdefault("RAG_REFUSAL_THRESHOLD", "0.3")
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"

@@ -114,9 +114,11 @@ def test_the_engine_runs_llamacpp_as_measured_unless_told(tmp_path, recorded, su
     cpu = autotune.cpu_info()
     autotune.record_choice(tmp_path, autotune.generator_key(None), {"requantize": quant, "threads": int(n[0])},
                            [Trial(recorded, (1.0,), 1.0, unit="answers/s")], cpu)  # fmt: skip
-    gen = Engine(load_settings(model_cache=tmp_path)).generator
+    # The small model: its legacy Q4_1 file is one whose 8-bit copy the autotune may choose.
+    small = {"model_cache": tmp_path, "generator_model": "smollm2-135m"}
+    gen = Engine(load_settings(**small)).generator
     assert gen.id.endswith(suffix) and gen.threads == threads
-    told = Engine(load_settings(model_cache=tmp_path, gguf_requantize="none", generator_threads=3)).generator
+    told = Engine(load_settings(**small, gguf_requantize="none", generator_threads=3)).generator
     assert told.id.endswith(".gguf") and told.threads == 3
 
 

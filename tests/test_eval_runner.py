@@ -230,8 +230,9 @@ def test_gate_on_full_set(request):
     from rag.pipeline import Engine
 
     plumbing = request.getfixturevalue("engine")
-    # As configured: the reader model and the fitted decision (rag/decision_model.json).
-    engine = Engine(plumbing.settings, embedder=plumbing.embedder)
+    # The fitted decision threshold (rag/decision_model.json), not the plumbing tests' one (tests/conftest.py).
+    settings = plumbing.settings.model_copy(update={"answer_threshold": None, "refusal_threshold": None})
+    engine = Engine(settings, embedder=plumbing.embedder, generator=plumbing.generator)
     out = ROOT / "test-artifacts" / "eval"
     thresholds = load_thresholds(DEFAULT_THRESHOLDS)
     metrics = run_eval(engine, load_qa(QA), out_dir=out, progress=False, qa_file=QA, thresholds=thresholds)
