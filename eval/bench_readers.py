@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             subprocess.run(cmd, env=env, check=True, cwd=ROOT)
             rows.append(_row(variant, out_dir, time.perf_counter() - t))
     cpu = cpu_info()
-    text = (f"\n### {args.qa.name} ({args.split} part), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
+    text = (f"\n### {args.qa} ({args.split} part), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
             f"{cpu.describe()}; load average at the end {os.getloadavg()[0]:.2f}. Command: `python -m "
             f"eval.bench_readers {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n{table(rows)}\n")
     print(text)

@@ -403,8 +403,11 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
         _load_llama_cpu_backend()
         path = self._requantized(Path(self._source) if self._source else default_gguf_path())
         try:
+            # No mmap: llama.cpp repacks K-quant weights into a layout of its own for the AVX kernels, so
+            # with mmap both the file's pages and the repacked copy stay resident. Reading the file
+            # instead cut the 1.5B reader's peak from 1,897 to 1,304 MiB at the same prefill speed.
             llm = Llama(model_path=str(path), n_ctx=self.max_input_tokens + 256, n_threads=self.threads,
-                        n_threads_batch=self.threads, n_batch=512, verbose=False)  # fmt: skip
+                        n_threads_batch=self.threads, n_batch=512, use_mmap=False, verbose=False)  # fmt: skip
         except Exception as exc:  # llama.cpp reports a bad file as ValueError or RuntimeError
             raise ModelError(f"cannot load generator model {str(path)!r}: {exc}") from exc
         meta = llm.metadata
