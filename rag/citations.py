@@ -45,16 +45,11 @@ class Verdict:
     closest: tuple[Citation, ...] = ()
 
 
-def _date(hit: Hit) -> str:
-    meta = hit.chunk.metadata or {}
-    return str(meta.get("published") or meta.get("date") or "")[:10]
-
-
 def answer_located(found: Located) -> Verdict:
     """The phrase first, then the sentence that holds it, quoted, with [1] and the article's date."""
     ev, sent = found.window.evidence, found.sentence
     c = ev.hit.chunk
-    citation = Citation(1, c.doc_id, c.title, c.chunk_id, sent.text, sent.start, sent.end, _date(ev.hit))
+    citation = Citation(1, c.doc_id, c.title, c.chunk_id, sent.text, sent.start, sent.end, c.date)
     quote = sent.text.strip()
     date = f" ({citation.date})" if citation.date else ""
     if found.how == "checked":  # the model's own sentence, checked against this one
@@ -129,7 +124,7 @@ def refusal(question: str, hits: Sequence[Hit], reason: str = "", evidence: Sequ
             quote, start, end = best.text, best.start, best.end
         else:
             quote, start, end = c.text[:200], c.start, c.start + min(len(c.text), 200)
-        closest.append(Citation(len(closest) + 1, c.doc_id, c.title, c.chunk_id, quote, start, end, _date(h)))
+        closest.append(Citation(len(closest) + 1, c.doc_id, c.title, c.chunk_id, quote, start, end, c.date))
     if closest:
         lines.append("Closest passages:")
         for cit in closest:

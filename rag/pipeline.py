@@ -256,7 +256,7 @@ class Engine:
                 if not ttft and item.strip():
                     ttft = time.perf_counter() - t0
                 yield item
-            sure = next((r for r in done if r.answer is not None and r.probability >= self.answer_threshold), None)
+            sure = next((r for r in done if self._sure(r)), None)
             if sure is not None:
                 verdict = sure.answer
             else:
@@ -302,8 +302,11 @@ class Engine:
                               answer_located(found) if found is not None else None,
                               self.generator.count_tokens("\n".join(m["content"] for m in messages)))
             yield reading
-            if until_sure and reading.answer is not None and reading.probability >= self.answer_threshold:
+            if until_sure and self._sure(reading):
                 return
+
+    def _sure(self, reading: Reading) -> bool:
+        return reading.answer is not None and reading.probability >= self.answer_threshold
 
     def _find(self, reply: str, q, wins) -> Located | None:  # noqa: ANN001
         """The reply in the windows; a sentence in the model's own words only where the verifier
@@ -314,8 +317,7 @@ class Engine:
         for w in wins:
             ev = w.evidence
             if agrees(reply, q, ev, self.parser):
-                sentence = next(s for s in w.sentences if s.start == ev.start) if any(
-                    s.start == ev.start for s in w.sentences) else w.sentences[0]
+                sentence = next((s for s in w.sentences if s.start == ev.start), w.sentences[0])
                 return Located(w, reply.strip(), sentence, "checked")
         return None
 

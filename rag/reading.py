@@ -96,11 +96,6 @@ class Reading:
     prompt_tokens: int
 
 
-def _date(ev: Evidence) -> str:
-    meta = ev.hit.chunk.metadata or {}
-    return str(meta.get("published") or meta.get("date") or "")[:10]
-
-
 WINDOW_WORDS = 60  # a window's neighbours are added while it stays this short
 TITLE_WORDS = 12
 
@@ -133,7 +128,7 @@ def windows(evidence: Sequence[Evidence], count: int, *, words: int = WINDOW_WOR
         else:
             sents = tuple(Sentence(chunk.start + s, chunk.start + e, chunk.text[s:e]) for s, e in spans[lo:hi + 1])
         covered.update((chunk.doc_id, s.start) for s in sents)
-        out.append(Window(len(out) + 1, ev, sents, chunk.title, _date(ev)))
+        out.append(Window(len(out) + 1, ev, sents, chunk.title, chunk.date))
     return out
 
 

@@ -29,6 +29,11 @@ class Chunk:
     title: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def date(self) -> str:
+        """The article's publication date (YYYY-MM-DD) from its metadata, or "" when it has none."""
+        return str(self.metadata.get("published") or self.metadata.get("date") or "")[:10]
+
 
 @dataclass(frozen=True)
 class Hit:
