@@ -19,18 +19,18 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from eval.metrics import answer_correct
+from eval.qa import QAItem, load_qa
 from rag.config import load_settings
 from rag.decision import FEATURES, MODEL_PATH, DecisionModel
-from rag.metrics import answer_correct
 from rag.pipeline import Engine, _relevant
 from rag.reading import Reading
-
-from eval.qa import QAItem, load_qa
 
 HERE = Path(__file__).resolve().parent
 DEMO_SETS = (HERE / "qa.jsonl", HERE / "qa_holdout_a.jsonl", HERE / "qa_holdout_b.jsonl")
@@ -44,7 +44,8 @@ REPEATS = 5  # repeated cross-validation: a threshold set by a handful of items 
 def collect(engine: Engine, items: Sequence[QAItem], set_name: str) -> list[dict[str, Any]]:
     rows = []
     for item in items:
-        _, _, q, evidence = engine.read(item.question, item.history, limit=8)
+        found = engine.read(item.question, item.history, limit=8)
+        q, evidence = found.question, found.evidence
         readings = [r for r in engine.readings(q, evidence, until_sure=False) if isinstance(r, Reading)] \
             if _relevant(evidence) else []
         rows.append({"id": item.id, "set": set_name, "answerable": item.answerable, "readings": [
@@ -52,7 +53,8 @@ def collect(engine: Engine, items: Sequence[QAItem], set_name: str) -> list[dict
              "found": r.answer is not None,
              "right": bool(item.answerable and r.answer is not None and answer_correct(r.answer.text, item.answers))}
             for r in readings]})
-        print(f"{item.id}: {[(r['reply'][:30], r['right']) for r in rows[-1]['readings']]}", file=sys.stderr, flush=True)
+        print(f"{item.id}: {[(r['reply'][:30], r['right']) for r in rows[-1]['readings']]}",
+              file=sys.stderr, flush=True)
     return rows
 
 
@@ -142,7 +144,8 @@ def tune_items(archive: bool) -> list[tuple[str, list[QAItem]]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--archive-index", type=Path, default=None, help="index of eval/archive/corpus (else demo sets only)")
+    p.add_argument("--archive-index", type=Path, default=None,
+                   help="index of eval/archive/corpus (else demo sets only)")
     p.add_argument("--rows", type=Path, default=DEFAULT_ROWS, help="where the labelled readings are kept")
     p.add_argument("--refit", action="store_true", help="fit the rows already in --rows; read nothing")
     p.add_argument("--out", type=Path, default=MODEL_PATH)

@@ -15,18 +15,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from eval.metrics import answer_correct, contains_evidence, refusal_sweep
+from eval.qa import QAItem, load_qa
 from rag.config import load_settings
-from rag.metrics import answer_correct, contains_evidence, refusal_sweep
 from rag.pipeline import Engine
 from rag.reader import FEATURES, MODEL_PATH, SHORTLIST, ReaderModel
 from rag.text import fold
-
-from eval.qa import QAItem, load_qa
 
 HERE = Path(__file__).resolve().parent
 DEMO_SETS = (HERE / "qa.jsonl", HERE / "qa_holdout_a.jsonl", HERE / "qa_holdout_b.jsonl")
@@ -47,14 +47,14 @@ def positive(item: QAItem, sentence: str, passage: str) -> bool:
 def collect(engine: Engine, items: Sequence[QAItem]) -> list[dict[str, Any]]:
     rows = []
     for item in items:
-        _, _, _, evidence = engine.read(item.question, item.history, model=None, limit=SHORTLIST)
+        evidence = engine.first_stage(item.question, item.history, limit=SHORTLIST)
         rows.append({"id": item.id, "answerable": item.answerable,
                      "x": [[ev.features[f] for f in FEATURES] for ev in evidence],
                      "y": [positive(item, ev.text, ev.hit.chunk.text) for ev in evidence]})
     return rows
 
 
-def fit(rows: Sequence[dict[str, Any]], c: float = 1.0):  # noqa: ANN201
+def fit(rows: Sequence[dict[str, Any]], c: float = 1.0):
     from sklearn.linear_model import LogisticRegression
 
     x = np.array([v for r in rows for v in r["x"]], dtype=float)
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     clf = fit([r for r in rows if r["x"]])
     model = ReaderModel(dict(zip(FEATURES, map(float, clf.coef_[0]))), float(clf.intercept_[0]), threshold, {
-        "fitted": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tune_items": used, "candidates": sum(len(r["y"]) for r in rows),
         "positives": sum(sum(r["y"]) for r in rows), "max_wrong": args.max_wrong,
         "out_of_fold": {k: round(v, 4) for k, v in cv.items()},

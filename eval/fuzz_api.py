@@ -34,54 +34,68 @@ class FuzzReport:
 
 def fuzz(base_url: str, examples: int, *, seed: int = 0, headers: dict[str, str] | None = None) -> FuzzReport:
     """`examples` generated cases per operation and mode (valid, invalid) against `base_url`."""
-    import hypothesis
     import hypothesis.errors
     import schemathesis
-    from schemathesis.checks import not_a_server_error
     from schemathesis.generation.modes import GenerationMode
-    from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                                    response_schema_conformance, status_code_conformance)
 
     schema = schemathesis.openapi.from_url(f"{base_url}/api/openapi.json", headers=headers or {})
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     report = FuzzReport()
     t0 = time.perf_counter()
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            mode_checks = checks + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
-
-            @hypothesis.settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-                                 suppress_health_check=list(hypothesis.HealthCheck), phases=[hypothesis.Phase.generate])
-            @hypothesis.seed(seed)
-            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-            def one(case: Any) -> None:
-                try:
-                    response = case.call(base_url=base_url, headers=headers, timeout=300)
-                except Exception as exc:  # a dropped connection is as bad as a 500
-                    report.failures.append(f"{operation.label}: request failed: {exc!r}")
-                    return
-                report.requests += 1
-                report.statuses[response.status_code] += 1
-                report.by_operation[f"{operation.label} ({mode.value})"] += 1
-                try:
-                    case.validate_response(response, checks=mode_checks)
-                except Exception as exc:  # schemathesis raises a group naming every failed check
-                    first = str(exc).strip().splitlines()[:6]
-                    report.failures.append(f"{operation.label} ({mode.value}) -> {response.status_code}: "
-                                           + " | ".join(first))
-
             try:
-                one()
+                _fuzz_operation(operation, mode, base_url, examples, seed, headers, report)
             except hypothesis.errors.Unsatisfiable:  # e.g. no invalid request exists for GET /api/health
                 pass
     report.seconds = time.perf_counter() - t0
     return report
 
 
+def _fuzz_operation(operation: Any, mode: Any, base_url: str, examples: int, seed: int,
+                    headers: dict[str, str] | None, report: FuzzReport) -> None:
+    """`examples` generated cases of one operation in one mode (valid or invalid requests), counted in `report`."""
+    import hypothesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.generation.modes import GenerationMode
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    if mode is GenerationMode.NEGATIVE:
+        checks.append(negative_data_rejection)
+
+    @hypothesis.settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+                         suppress_health_check=list(hypothesis.HealthCheck), phases=[hypothesis.Phase.generate])
+    @hypothesis.seed(seed)
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    def one(case: Any) -> None:
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=300)
+        except Exception as exc:  # a dropped connection is as bad as a 500
+            report.failures.append(f"{operation.label}: request failed: {exc!r}")
+            return
+        report.requests += 1
+        report.statuses[response.status_code] += 1
+        report.by_operation[f"{operation.label} ({mode.value})"] += 1
+        try:
+            case.validate_response(response, checks=checks)
+        except Exception as exc:  # schemathesis raises a group naming every failed check
+            first = str(exc).strip().splitlines()[:6]
+            report.failures.append(f"{operation.label} ({mode.value}) -> {response.status_code}: "
+                                   + " | ".join(first))
+
+    one()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--examples", type=int, default=200, help="cases per operation and mode (2 POST operations x 2 modes, and health)")
+    p.add_argument("--examples", type=int, default=200,
+                   help="cases per operation and mode (2 POST operations x 2 modes, and health)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--url", help="fuzz this running server instead of starting one")
     args = p.parse_args(argv)
@@ -91,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         import tempfile
         from pathlib import Path
 
+        from devtools.testing import LiveServer
         from rag.config import load_settings
         from rag.pipeline import Engine
         from ui.server import create_app
-        from ui.testing import LiveServer
 
         tmp = Path(tempfile.mkdtemp(prefix="rag-fuzz-"))
         settings = load_settings(index_dir=tmp / "index", feedback_log=tmp / "feedback.jsonl")

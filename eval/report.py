@@ -1,11 +1,13 @@
-"""report.md for an evaluation run: the figures, what they mean, what went wrong, two plots."""
+"""report.md for an evaluation run: the figures, what they mean, what went wrong, and the plots."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from rag.metrics import wilson_interval
+from eval.gate import checks
+from eval.metrics import refusal_sweep, wilson_interval
 
 LATENCY_PNG = "latency.png"
 CATEGORY_PNG = "accuracy_by_category.png"
@@ -33,15 +35,15 @@ LABELS = {
 
 DEFINITIONS = {
     "recall@k": "share of answerable items with evidence where one of the answer's first k `hits` contains an "
-                "evidence quote (folded compare, `rag.metrics.contains_evidence`); k above the number of hits an "
+                "evidence quote (folded compare, `eval.metrics.contains_evidence`); k above the number of hits an "
                 "answer carries (settings.top_k) is not measured (n/a).",
     "mrr": "mean over the same items of 1/rank of the first hit containing evidence, 0 when none does.",
     "answer_accuracy": "share of answerable items whose answer, normalised, contains a normalised gold answer as "
-                       "whole words (`rag.metrics.answer_correct`); a refusal counts as wrong. Citation markers "
+                       "whole words (`eval.metrics.answer_correct`); a refusal counts as wrong. Citation markers "
                        "such as [1] are removed before scoring. An answer that quotes a whole sentence holding "
                        "the gold answer counts as correct; token F1 shows how much else it says.",
     "token_f1": "mean over answerable items of the best SQuAD token F1 against the gold answers "
-                "(`rag.metrics.token_f1`, citation markers removed); a refusal scores 0.",
+                "(`eval.metrics.token_f1`, citation markers removed); a refusal scores 0.",
     "citation_precision": "share of citations, over all answerable non-refused answers, whose cited passage (the "
                           "hit with the citation's chunk_id, else the quote itself) contains an evidence quote.",
     "citation_coverage": "share of correct answers with at least one such supporting citation.",
@@ -53,11 +55,13 @@ DEFINITIONS = {
                     "answer's cited passages or quotes (folded compare, whole words, or a word's start for names of 5+ "
                     "letters; citation markers, the first word of each sentence and a few common words such as "
                     "The/In/He/President are not checked). The terms missing are listed under Failures.",
-    "latency": "p50/p95 (linear interpolation, `rag.metrics.percentile`) of `timings.ttft_s` (question in to "
+    "latency": "p50/p95 (linear interpolation, `eval.metrics.percentile`) of `timings.ttft_s` (question in to "
                "first answer token) and `timings.total_s` over all items that report them.",
 }
 
 MAX_QUOTE = 300
+
+Row = Mapping[str, Any]  # one results.jsonl line (eval/scoring.py result_row)
 
 
 def _fmt(value: Any, counts: Sequence[Any] | None = None, *, seconds: bool = False) -> str:
@@ -83,7 +87,7 @@ def _clip(text: str, n: int = MAX_QUOTE) -> str:
 
 # -- plots -------------------------------------------------------------------------------------
 
-def _figure(width: float, height: float):  # noqa: ANN202 - matplotlib Figure on the Agg canvas
+def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -137,10 +141,10 @@ def plot_categories(metrics: Mapping[str, Any], path: Path) -> Path:
     xs = list(range(len(groups)))
     width = 0.38
     for offset, values, label in ((-width / 2, acc, "answer accuracy"), (width / 2, refusal, "refusal accuracy")):
-        pos = [x + offset for x, v in zip(xs, values) if v is not None]
+        pos = [x + offset for x, v in zip(xs, values, strict=True) if v is not None]
         vals = [v for v in values if v is not None]
         bars = ax.bar(pos, vals, width, label=label)
-        for bar, v in zip(bars, vals):
+        for bar, v in zip(bars, vals, strict=True):
             ax.text(bar.get_x() + bar.get_width() / 2, v + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, labels)
     ax.set_ylim(0, 1.1)
@@ -157,14 +161,12 @@ def plot_categories(metrics: Mapping[str, Any], path: Path) -> Path:
 def plot_coverage(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Accuracy and wrong-when-answering against coverage as the refusal threshold sweeps the
     confidences of the run; the engine's own operating point is marked."""
-    from rag.metrics import refusal_sweep
-
     conf = [float(r.get("confidence") or 0.0) for r in rows]
     right = [bool(r["answerable"] and r.get("right_if_answered")) for r in rows]
     n_answerable = max(1, sum(1 for r in rows if r["answerable"]))
     sweep = refusal_sweep(conf, right)
     cov = [c for _, c, _ in sweep]
-    acc = [sum(1 for x, ok in zip(conf, right) if x >= t and ok) / n_answerable for t, _, _ in sweep]
+    acc = [sum(1 for x, ok in zip(conf, right, strict=True) if x >= t and ok) / n_answerable for t, _, _ in sweep]
     wrong = [w if w is not None else 0.0 for _, _, w in sweep]
     fig = _figure(6.4, 3.6)
     ax = fig.add_subplot(1, 1, 1)
@@ -197,21 +199,11 @@ def _summary_table(metrics: Mapping[str, Any]) -> list[str]:
 
 
 def _gate_table(metrics: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[str]:
-    from eval.runner import check_thresholds
-
-    failures, skipped = check_thresholds(metrics, thresholds)
-    failed = {(f["metric"], f["scope"]) for f in failures}
     lines = ["| metric | scope | limit | measured | status |", "|---|---|---|---|---|"]
-    scopes = [("overall", {k: v for k, v in thresholds.items() if k != "category"})]
-    scopes += list((thresholds.get("category") or {}).items())
-    for scope, table in scopes:
-        figures = metrics["overall"] if scope == "overall" else metrics["by_category"].get(scope, {})
-        for key, limit in table.items():
-            name = key[4:] if key.startswith("max_") else key
-            op = "≤" if key.startswith("max_") else "≥"
-            measured = figures.get(name)
-            status = "n/a" if measured is None else ("**FAIL**" if (name, scope) in failed else "pass")
-            lines.append(f"| {name} | {scope} | {op} {limit} | {_fmt(measured)} | {status} |")
+    for c in checks(metrics, thresholds):
+        op = "≤" if c.kind == "maximum" else "≥"
+        status = "n/a" if c.measured is None else ("**FAIL**" if c.failed else "pass")
+        lines.append(f"| {c.metric} | {c.scope} | {op} {c.limit} | {_fmt(c.measured)} | {status} |")
     return lines
 
 
@@ -240,52 +232,66 @@ def _rank(r: Mapping[str, Any]) -> str:
     return f"evidence at hit {rank}" if rank else f"evidence not in the {len(r.get('hits') or [])} hits"
 
 
-def _failures(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    wrong = [r for r in rows if r["answerable"] and not r["refused"] and not r["correct"]]
-    false_ref = [r for r in rows if r["answerable"] and r["refused"]]
-    missed_ref = [r for r in rows if not r["answerable"] and not r["refused"]]
-    uncited = [r for r in rows if r["correct"] and r.get("has_supporting_citation") is False]
-    bad_cites = [r for r in rows if r.get("citation_supported") and not all(r["citation_supported"])]
-    ungrounded = [r for r in rows if r.get("grounded") is False]
-    missed_ret = [r for r in rows if r["answerable"] and r["evidence"] and not r.get("first_relevant_rank")]
+def _got(r: Mapping[str, Any], n: int) -> str:
+    return f"  - got: {_clip(r['answer'], n)}"
 
-    out = ["## Failures", ""]
-    out += [f"### Wrong answers ({len(wrong)})", ""]
-    for r in wrong:
-        out += _item_head(r)
-        out.append(f"  - expected: {' / '.join(r['expected_answers'])}")
-        out.append(f"  - got: {_clip(r['answer'], 500)}")
-        out.append(f"  - {_rank(r)}; token F1 {r['token_f1']:.2f}")
-        out += _citations(r)
-    out += ["", f"### False refusals: answerable items refused ({len(false_ref)})", ""]
-    for r in false_ref:
-        out += _item_head(r)
-        out.append(f"  - expected: {' / '.join(r['expected_answers'])}; {_rank(r)}")
-        out.append(f"  - got: {_clip(r['answer'], 300)}")
-    out += ["", f"### Missed refusals: unanswerable items answered ({len(missed_ref)})", ""]
-    for r in missed_ref:
-        out += _item_head(r)
-        out.append(f"  - got: {_clip(r['answer'], 500)}")
-        out += _citations(r)
-    out += ["", f"### Correct answers without a supporting citation ({len(uncited)})", ""]
-    for r in uncited:
-        out += _item_head(r)
-        out.append(f"  - got: {_clip(r['answer'], 300)}")
-        out += _citations(r)
-    out += ["", f"### Answers citing passages without the evidence ({len(bad_cites)})", ""]
-    for r in bad_cites:
-        out += _item_head(r)
-        out.append(f"  - evidence: “{_clip(' / '.join(r['evidence']))}”")
-        out += _citations(r)
-    out += ["", f"### Ungrounded answers ({len(ungrounded)})", ""]
-    for r in ungrounded:
-        out += _item_head(r)
-        out.append(f"  - not in the cited passages: {', '.join(f'`{t}`' for t in r['ungrounded_terms'])}")
-        out.append(f"  - got: {_clip(r['answer'], 500)}")
-    out += ["", f"### Retrieval misses: evidence in none of the hits ({len(missed_ret)})", ""]
-    for r in missed_ret:
-        out += _item_head(r)
-        out.append(f"  - evidence: “{_clip(' / '.join(r['evidence']))}”")
+
+def _evidence(r: Mapping[str, Any]) -> str:
+    return f"  - evidence: “{_clip(' / '.join(r['evidence']))}”"
+
+
+def _wrong(r: Mapping[str, Any]) -> list[str]:
+    return [f"  - expected: {' / '.join(r['expected_answers'])}", _got(r, 500),
+            f"  - {_rank(r)}; token F1 {r['token_f1']:.2f}", *_citations(r)]
+
+
+def _false_refusal(r: Mapping[str, Any]) -> list[str]:
+    return [f"  - expected: {' / '.join(r['expected_answers'])}; {_rank(r)}", _got(r, 300)]
+
+
+def _missed_refusal(r: Mapping[str, Any]) -> list[str]:
+    return [_got(r, 500), *_citations(r)]
+
+
+def _uncited(r: Mapping[str, Any]) -> list[str]:
+    return [_got(r, 300), *_citations(r)]
+
+
+def _bad_citations(r: Mapping[str, Any]) -> list[str]:
+    return [_evidence(r), *_citations(r)]
+
+
+def _ungrounded(r: Mapping[str, Any]) -> list[str]:
+    return [f"  - not in the cited passages: {', '.join(f'`{t}`' for t in r['ungrounded_terms'])}", _got(r, 500)]
+
+
+def _retrieval_miss(r: Mapping[str, Any]) -> list[str]:
+    return [_evidence(r)]
+
+
+# (heading, which rows, what to show under each row's question), in the report's order.
+FAILURES: tuple[tuple[str, Callable[[Row], Any], Callable[[Row], list[str]]], ...] = (
+    ("Wrong answers", lambda r: r["answerable"] and not r["refused"] and not r["correct"], _wrong),
+    ("False refusals: answerable items refused", lambda r: r["answerable"] and r["refused"], _false_refusal),
+    ("Missed refusals: unanswerable items answered", lambda r: not r["answerable"] and not r["refused"],
+     _missed_refusal),
+    ("Correct answers without a supporting citation",
+     lambda r: r["correct"] and r.get("has_supporting_citation") is False, _uncited),
+    ("Answers citing passages without the evidence",
+     lambda r: r.get("citation_supported") and not all(r["citation_supported"]), _bad_citations),
+    ("Ungrounded answers", lambda r: r.get("grounded") is False, _ungrounded),
+    ("Retrieval misses: evidence in none of the hits",
+     lambda r: r["answerable"] and r["evidence"] and not r.get("first_relevant_rank"), _retrieval_miss),
+)
+
+
+def _failures(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = ["## Failures"]
+    for heading, failed, details in FAILURES:
+        picked = [r for r in rows if failed(r)]
+        out += ["", f"### {heading} ({len(picked)})", ""]
+        for r in picked:
+            out += _item_head(r) + details(r)
     return out
 
 

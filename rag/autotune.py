@@ -26,9 +26,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -97,7 +97,8 @@ def runtime_versions() -> dict[str, str]:
     out = {}
     for name in RUNTIMES:
         try:
-            out[name] = importlib.metadata.version(name.replace("_python", "-python") if name.endswith("_python") else name)
+            dist = name.replace("_python", "-python") if name.endswith("_python") else name
+            out[name] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             out[name] = "-"
     return out
@@ -127,7 +128,7 @@ class Trial:
                 and self.neighbours >= MIN_NEIGHBOURS)  # fmt: skip
 
     @classmethod
-    def from_json(cls, d: dict) -> "Trial":
+    def from_json(cls, d: dict) -> Trial:
         return cls(**{**d, "rates": tuple(d.get("rates", ()))})
 
 
@@ -180,14 +181,16 @@ def cached_choice(cache_dir: Path, what: str, cpu: CpuInfo | None = None, load_n
     return entry
 
 
-def record_choice(cache_dir: Path, what: str, choice: dict, trials: Sequence[Trial], cpu: CpuInfo | None = None) -> None:
+def record_choice(cache_dir: Path, what: str, choice: dict, trials: Sequence[Trial],
+                  cpu: CpuInfo | None = None) -> None:
     cpu = cpu or cpu_info()
     data = _read_cache(cache_dir)
     node = data.setdefault(cpu.key, {})
     node["cpu"] = {"model": cpu.model, "simd": cpu.simd, "cores": cpu.cores}
     # The load average says how much other work shared the cores while the trials ran.
     load = _load_now()
-    node[what] = {**choice, "versions": runtime_versions(), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    measured = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    node[what] = {**choice, "versions": runtime_versions(), "measured": measured,
                   "load_average": None if load is None else round(load, 2),
                   "trials": [asdict(t) for t in trials]}  # fmt: skip
     path = _cache_path(cache_dir)
@@ -213,19 +216,20 @@ def check_texts(n: int = 128) -> list[str]:
 
 
 def measure_embedders(model: str | None, cache_dir: Path, *, backends: Sequence[str] | None = None,
-                      rounds: int = 3, batch_size: int = 32, texts: Sequence[str] | None = None) -> list[Trial]:  # fmt: skip
+                      rounds: int = 3, batch_size: int = 32,
+                      texts: Sequence[str] | None = None) -> list[Trial]:
     """Each backend embeds the same texts `rounds` times, the backends taking turns so that load from
     other work falls on all of them alike; vectors are compared with float32's."""
-    from .embedding import BACKENDS, make_embedder
+    from .embedding import BACKENDS, open_embedder
 
     texts = list(texts or check_texts())
     embedders, errors = {}, {}
     for backend in backends or BACKENDS:
         try:
-            emb = make_embedder(backend, model, cache_dir=cache_dir, batch_size=batch_size)
+            emb = open_embedder(backend, model, cache_dir=cache_dir, batch_size=batch_size)
             emb.embed(["warm up"])  # loads, exports or calibrates once, outside the timing
             embedders[backend] = emb
-        except Exception as exc:  # noqa: BLE001 - a backend that cannot run here fails its trial only
+        except Exception as exc:
             errors[backend] = f"{type(exc).__name__}: {exc}"[:300]
     rates: dict[str, list[float]] = {b: [] for b in embedders}
     vectors: dict[str, np.ndarray] = {}
@@ -242,7 +246,8 @@ def measure_embedders(model: str | None, cache_dir: Path, *, backends: Sequence[
                                 min_closeness=MIN_COSINE))  # fmt: skip
             continue
         cos = float((vecs * ref).sum(1).min())
-        trials.append(Trial(backend, tuple(rates[backend]), cos, neighbour_agreement(vecs, ref), min_closeness=MIN_COSINE))
+        trials.append(Trial(backend, tuple(rates[backend]), cos, neighbour_agreement(vecs, ref),
+                            min_closeness=MIN_COSINE))
     order = list(backends or BACKENDS)
     return sorted(trials, key=lambda t: order.index(t.variant) if t.variant in order else len(order))
 
@@ -334,7 +339,7 @@ def measure_generators(model: str | None, cache_dir: Path, *, quants: Sequence[s
                 gen = LlamaCppGenerator(model, cache_dir=cache_dir, requantize=quant, threads=n)
                 gen.load()  # (and requantize, once) outside the timing
                 gens[f"{quant}/{n}t"] = gen
-            except Exception as exc:  # noqa: BLE001 - a variant that fails here is reported, not fatal
+            except Exception as exc:
                 errors[f"{quant}/{n}t"] = f"{type(exc).__name__}: {exc}"[:300]
     rates: dict[str, list[float]] = {v: [] for v in gens}
     for messages in prompts:
@@ -369,7 +374,7 @@ def _token_agreement(gens: dict, prompts: list) -> dict[str, float]:
     return out
 
 
-def _teacher_forced(llm, prompt: list[int], answer: list[int] | None) -> list[int]:  # noqa: ANN001
+def _teacher_forced(llm, prompt: list[int], answer: list[int] | None) -> list[int]:
     """With answer None: the model's greedy tokens after `prompt`. Else: 1/0 per answer token, whether
     the model's top token at that step was the answer's, feeding the answer's token either way."""
     import llama_cpp
@@ -413,11 +418,13 @@ def _measure_in_child(kind: str, model: str | None, cache_dir: Path) -> None:
     log.warning("measuring the %s backends on this CPU once (about a minute; recorded in %s)", kind,
                 _cache_path(cache_dir))  # fmt: skip
     print(f"rag: measuring the {kind} backends on this CPU once (about a minute)...", file=sys.stderr, flush=True)
-    cmd = [sys.executable, "-m", "rag.autotune", kind, "--cache-dir", str(cache_dir)] + (["--model", model] if model else [])
+    cmd = [sys.executable, "-m", "rag.autotune", kind, "--cache-dir", str(cache_dir)]
+    cmd += ["--model", model] if model else []
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=MEASURE_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"measuring the {kind} backends took over {MEASURE_TIMEOUT_S} s; set the backend explicitly") from exc
+        raise ModelError(f"measuring the {kind} backends took over {MEASURE_TIMEOUT_S} s; "
+                         f"set the backend explicitly") from exc
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise ModelError(f"measuring the {kind} backends failed (exit {done.returncode}): {' | '.join(tail)}; "

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 # Test suites and third-party packages are skipped so the standard library means the same everywhere.
 _SKIP = {"site-packages", "dist-packages", "test", "tests", "idle_test"}
@@ -31,7 +31,8 @@ def _module_docstrings(path: Path, module: str) -> Iterator[tuple[str, str]]:
             yield name, doc
 
 
-def docstrings(root: Path, min_chars: int, max_chars: int, *, skip: set[str] = frozenset()) -> Iterator[tuple[str, str]]:
+def docstrings(root: Path, min_chars: int, max_chars: int, *,
+               skip: set[str] = frozenset()) -> Iterator[tuple[str, str]]:
     """(dotted name, text) of each distinct docstring of `min_chars` to `max_chars` under `root`, in path order."""
     seen: set[str] = set()
     for path in sorted(root.rglob("*.py")):

@@ -7,8 +7,8 @@ than a chunk is cut, at token boundaries. Offsets index the cleaned document tex
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 from .errors import ConfigError
 from .records import Chunk, Document

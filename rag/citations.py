@@ -15,11 +15,11 @@ matches the question at all. The engine never says the archive lacks what it may
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .chunking import split_sentences
-from .metrics import ungrounded_terms
+from .grounding import NUMBER, ungrounded_terms
 from .nlp import Parser
 from .question import Question, _names
 from .reader import Evidence
@@ -28,14 +28,14 @@ from .records import ANSWERED, NOT_FOUND, UNCERTAIN, Citation, Hit
 from .text import fold, tokenize
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 REFUSAL_PREFIX = "No confident answer"
 NOT_FOUND_PREFIX = "Not in the archive"
-MIN_WORD_SHARE = 0.7
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """What the engine makes of a reading: an answer with its citations, or a refusal and why."""
+
     text: str
     citations: tuple[Citation, ...]
     refused: bool
@@ -60,6 +60,10 @@ def answer_located(found: Located) -> Verdict:
     return Verdict(f"{found.phrase} — “{quote}” [1]{date}", (citation,), refused=False)
 
 
+# Share of a sentence's words (in the model's own words) that its source must hold.
+MIN_WORD_SHARE = 0.7
+
+
 def agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> bool:
     """Whether a sentence in the model's own words says what `ev` says (see the module's docstring)."""
     sentence = _first_sentence(sentence)
@@ -68,7 +72,7 @@ def agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> b
 
 def _agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> bool:
     source = fold(ev.text)
-    if any(fold(n) not in source for n in _NUMBER.findall(sentence)):
+    if any(fold(n) not in source for n in NUMBER.findall(sentence)):
         return False  # a small model borrows numbers from the sentence next door
     if ungrounded_terms(sentence, [ev.text]):
         return False  # a capitalised word the sentence does not have
@@ -89,7 +93,7 @@ def _agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> 
 _OBJECT_DEPS = ("dobj", "iobj", "dative", "pobj")
 
 
-def _roles_agree(draft, source) -> bool:  # noqa: ANN001
+def _roles_agree(draft, source) -> bool:
     """No subject of the draft is only ever an object in the source: "Clinton told Putin" does not
     become "Putin told Clinton". (A passive's "by X" is the subject of the active rephrasing.)"""
     for tok in draft:

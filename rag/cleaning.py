@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 _BULLET = re.compile(r"^[\s•·▪◦\-–*]+")
 
@@ -26,7 +26,7 @@ class LineRule:
     name: str
     pattern: re.Pattern[str]
 
-    def drops(self, line: str, context: "LineContext") -> bool:
+    def drops(self, line: str, context: LineContext) -> bool:
         return bool(self.pattern.fullmatch(_bare(line)))
 
 

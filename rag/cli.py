@@ -1,4 +1,6 @@
-"""The `rag` command: ingest, search, ask, chat, serve, mcp, eval and bench."""
+"""The `rag` command: ingest, search, ask and chat here; the other commands (serve, mcp and
+embed-token from ui/, eval and bench from eval/) are plugins that packages declare under the entry
+point group "newsroom_rag.commands" (pyproject.toml), so the engine imports neither front end."""
 
 from __future__ import annotations
 
@@ -6,27 +8,42 @@ import argparse
 import json
 import sys
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import LoadError, RagError
 
+PLUGIN_GROUP = "newsroom_rag.commands"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A plugin command: its one-line help, and its main, which parses its own arguments. Plugin
+    modules stay light (heavy imports inside `main`), as `rag --help` loads them all."""
+
+    help: str
+    main: Callable[[list[str]], int]
+
+
+@cache
+def _plugins() -> dict[str, Command]:
+    return {ep.name: ep.load() for ep in entry_points(group=PLUGIN_GROUP)}
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["eval"]:  # the runner owns its flags (see eval/runner.py)
-        from eval.runner import main as eval_main
-
-        return eval_main(argv[1:])
-    if argv[:1] == ["bench"]:  # the benchmark suite owns its flags (see eval/bench.py)
-        from eval.bench import main as bench_main
-
-        return bench_main(argv[1:])
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        plugins = _plugins()
+        if argv[:1] and argv[0] in plugins:
+            return plugins[argv[0]].main(argv[1:]) or 0
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return args.func(args) or 0
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -38,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _engine(args: argparse.Namespace):  # noqa: ANN202 - keeps `rag --help` free of heavy imports
+def _engine(args: argparse.Namespace):
     from .config import load_settings
     from .pipeline import Engine
 
@@ -52,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="build or update the index from article files")
     ing.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the corpus folder)")
     ing.add_argument("--index", type=Path, help="index folder (default: .rag/index)")
-    ing.add_argument("--rebuild", action="store_true", help="rebuild the index from the given paths alone (unchanged chunk texts take their vectors from the embedding cache)")
+    ing.add_argument("--rebuild", action="store_true",
+                     help="rebuild the index from the given paths alone "
+                          "(unchanged chunk texts take their vectors from the embedding cache)")
     ing.add_argument("--prune", action="store_true",
                      help="also remove indexed documents that are not in the given paths")
     ing.add_argument("--force", action="store_true",
@@ -105,52 +124,22 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--index", type=Path)
     chat.set_defaults(func=_cmd_chat)
 
-    serve = sub.add_parser("serve", help="start the web app: chat page, embed and JSON API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--index", type=Path)
-    serve.set_defaults(func=_cmd_serve)
-
-    mcp = sub.add_parser("mcp", help="serve the archive to MCP clients (assistants, agents) over stdio or HTTP")
-    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio",
-                     help="stdio (default; the client starts this command) or streamable HTTP")
-    mcp.add_argument("--host", help="HTTP only (default RAG_HOST, 127.0.0.1)")
-    mcp.add_argument("--port", type=int, help="HTTP only (default RAG_MCP_PORT, 7861)")
-    mcp.add_argument("--path", default="/mcp", help="HTTP only: the endpoint path (default /mcp)")
-    mcp.add_argument("--index", type=Path)
-    mcp.set_defaults(func=_cmd_mcp)
-    et = sub.add_parser("embed-token", help="mint a short-lived token for embedding the chat on a page")
-    et.add_argument("--origin", required=True, help="the host page's origin, e.g. https://www.example.org")
-    et.add_argument("--ttl", type=int, help="seconds the token may be used to open the page (default 600)")
-    et.set_defaults(func=_cmd_embed_token)
-
-    sub.add_parser("eval", help="run the evaluation set and write a report (rag eval --help)")
-    sub.add_parser("bench", help="run the speed benchmark suite (rag bench --help)")
+    for name, command in _plugins().items():  # serve, mcp, eval, bench, ...: they own their flags
+        sub.add_parser(name, help=command.help, add_help=False)
     return p
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from .config import load_settings
-    from .ingest import NothingToIngest, PruneRefused, ingest
+    from .ingest import NothingToIngest, PruneRefused
 
-    settings = load_settings(index_dir=args.index)
     engine = _engine(args)
-    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        if settings.store_url:  # PostgreSQL (rag/store/pg_ingest.py): same rules, one transaction per batch
-            from .store.pg_ingest import ingest_postgres
 
-            report = ingest_postgres(args.paths or [settings.corpus_dir], url=settings.store_url,
-                                     embedder=engine.embedder, chunking=engine.chunking, cache_dir=engine.index_dir,
-                                     rebuild=args.rebuild, progress=not args.quiet, prune=args.prune,
-                                     force=args.force, max_prune_share=settings.prune_max_share, notify=say,
-                                     hnsw_m=settings.pg_hnsw_m, hnsw_ef_construction=settings.pg_hnsw_ef_construction)
-        else:
-            report = ingest(args.paths or [settings.corpus_dir], index_dir=engine.index_dir,
-                            embedder=engine.embedder, chunking=engine.chunking, params=engine.index_params,
-                            rebuild=args.rebuild, progress=not args.quiet, prune=args.prune, force=args.force,
-                            max_prune_share=settings.prune_max_share, keep_snapshots=settings.keep_snapshots,
-                            notify=say, backend=settings.embedded_backend)
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        report = engine.ingest(args.paths, rebuild=args.rebuild, progress=not args.quiet, prune=args.prune,
+                               force=args.force, notify=say)
     except (NothingToIngest, PruneRefused) as exc:
         for problem in exc.report.problems:
             say(f"skipped {problem}")
@@ -180,7 +169,7 @@ def _cmd_index_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_settings():  # noqa: ANN202
+def _store_settings():
     from .config import load_settings
     from .errors import ConfigError
 
@@ -263,7 +252,7 @@ def _is_date(value: str) -> bool:
         return False
 
 
-def _load_history(path: Path | None):  # noqa: ANN202
+def _load_history(path: Path | None):
     from .errors import ConfigError
     from .records import Turn
 
@@ -280,7 +269,7 @@ def _load_history(path: Path | None):  # noqa: ANN202
         ) from exc
 
 
-def _print_answer(answer) -> None:  # noqa: ANN001
+def _print_answer(answer) -> None:
     print(answer.text)
     if answer.standalone_question != answer.question:
         print(f"\n(understood as: {answer.standalone_question})")
@@ -300,7 +289,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    from .records import Answer, Turn
+    from .records import Draft, Final, Turn
 
     engine = _engine(args)
     history: list[Turn] = []
@@ -317,54 +306,15 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             continue
         print("(drafting) ", end="", flush=True)
         final = None
-        for item in engine.ask_stream(question, history, k=args.k):
-            if isinstance(item, Answer):
-                final = item
-            else:
-                print(item, end="", flush=True)
+        for event in engine.ask_stream(question, history, k=args.k):
+            match event:
+                case Draft(text):
+                    print(text, end="", flush=True)
+                case Final(answer):
+                    final = answer
         print("\n")
         _print_answer(final)
         history.append(Turn(question, final.text))
-
-
-def _cmd_embed_token(args: argparse.Namespace) -> int:
-    from .config import load_settings
-    from .errors import ConfigError
-
-    settings = load_settings()
-    from ui.embedauth import EmbedTokenError, mint_embed_token, normalise_origin, signing_key
-
-    key = signing_key(settings)
-    if key is None:
-        raise ConfigError("embed tokens need RAG_API_TOKEN (or RAG_EMBED_SECRET) set, as on the server")
-    try:
-        origin = normalise_origin(args.origin)
-    except EmbedTokenError as exc:
-        raise ConfigError(f"--origin: {exc}") from exc
-    if origin not in {o.rstrip("/").lower() for o in settings.cors_origins}:
-        raise ConfigError(f"{origin} is not in RAG_CORS_ORIGINS, so the server would refuse the token")
-    print(mint_embed_token(key, origin, args.ttl or settings.embed_token_ttl_s))
-    return 0
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from .config import load_settings
-
-    settings = load_settings(index_dir=args.index, host=args.host, port=args.port)
-    from ui.server import run
-
-    run(settings)
-    return 0
-
-
-def _cmd_mcp(args: argparse.Namespace) -> int:
-    from .config import load_settings
-
-    settings = load_settings(index_dir=args.index, host=args.host, mcp_port=args.port)
-    from ui.mcp_server import run
-
-    run(settings, transport=args.transport, path=args.path)
-    return 0
 
 
 if __name__ == "__main__":

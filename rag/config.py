@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     embed_session_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400)
     feedback_log: Path = Path(".rag/feedback.jsonl")
     # Example questions on the chat page (ui/chat.py choose_examples): this list, else answerable
-    # items of this evaluation set (default: <corpus_dir>/qa.jsonl, else eval/qa.jsonl) that fit the
+    # items of this evaluation set (default: <corpus_dir>/qa.jsonl, else ui/examples.jsonl) that fit the
     # served archive; either way only those the engine answers correctly.
     example_questions: list[str] = []
     examples_qa: Path | None = None
@@ -133,14 +133,14 @@ class Settings(BaseSettings):
 
     @field_validator("store_url")
     @classmethod
-    def _store_scheme(cls, v: str | None):  # noqa: ANN001
+    def _store_scheme(cls, v: str | None):
         if v and not v.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"store_url must start with postgresql:// (got {v[:40]!r})")
         return v or None
 
     @field_validator("chunk_overlap")
     @classmethod
-    def _overlap_below_size(cls, v: int, info):  # noqa: ANN001
+    def _overlap_below_size(cls, v: int, info):
         size = info.data.get("chunk_tokens", 160)
         if v >= size:
             raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_tokens ({size})")

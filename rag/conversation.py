@@ -12,13 +12,13 @@ that take place?") carries the previous turn along for retrieval.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .nlp import Parser, default_parser
 from .question import _names
 from .records import Turn
 
-FOLLOW_UP = " (following up on: "
 MAX_REWRITES = 3
 _PERSONAL = {"he": "", "she": "", "him": "", "his": "’s", "her": "", "hers": "’s", "they": "", "them": "",
              "their": "’s", "theirs": "’s"}
@@ -29,20 +29,34 @@ _GROUPS = ("PERSON", "ORG", "NORP", "GPE")
 _THINGS = ("ORG", "GPE", "LOC", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW", "NORP", "LANGUAGE")
 
 
-def standalone_question(question: str, history: Sequence[Turn], parser: Parser | None = None) -> str:
+@dataclass(frozen=True)
+class Rewrite:
+    """A follow-up made standalone: the question with its pronouns resolved, and the earlier turn it
+    still leans on ("" when none), which retrieval carries along."""
+
+    question: str
+    follows: str = ""
+
+    @property
+    def text(self) -> str:
+        """What is searched, and shown as the standalone question: the turn it leans on in brackets."""
+        return f"{self.question} (following up on: {self.follows})" if self.follows else self.question
+
+
+def standalone_question(question: str, history: Sequence[Turn], parser: Parser | None = None) -> Rewrite:
     return rewrites(question, history, parser)[0]
 
 
-def rewrites(question: str, history: Sequence[Turn], parser: Parser | None = None) -> list[str]:
+def rewrites(question: str, history: Sequence[Turn], parser: Parser | None = None) -> list[Rewrite]:
     """Standalone forms of `question`, most likely first (just the question when there is no history)."""
     question = question.strip()
     if not history:
-        return [question]
+        return [Rewrite(question)]
     parse = parser or default_parser()
     previous = ""
     antecedents: dict[str, list[str]] = {"person": [], "group": [], "thing": []}
     for turn in history[-3:]:
-        asked = rewrites(turn.question, [], parse)[0] if not previous else _resolve_first(turn.question, antecedents, parse)
+        asked = turn.question.strip() if not previous else _resolve_first(turn.question, antecedents, parse)
         answer = _clean(turn.answer)
         found = _antecedents(asked, answer, parse)
         for kind in antecedents:  # the latest turn is the most salient
@@ -52,7 +66,8 @@ def rewrites(question: str, history: Sequence[Turn], parser: Parser | None = Non
     out: list[str] = []
     slots = [t for t in doc if t.lower_ in _PERSONAL or (t.lower_ in _THING and t.pos_ == "PRON")]
     if slots:
-        kind = "thing" if slots[0].lower_ in _THING else "person" if slots[0].lower_ not in ("they", "them", "their", "theirs") else "group"
+        first = slots[0].lower_
+        kind = "thing" if first in _THING else "group" if first in ("they", "them", "their", "theirs") else "person"
         for name in (antecedents[kind] or antecedents["person"] + antecedents["thing"])[:MAX_REWRITES]:
             out.append(_substitute(doc, slots, name))
     out = out or [question]
@@ -60,16 +75,9 @@ def rewrites(question: str, history: Sequence[Turn], parser: Parser | None = Non
     for text in out:
         bare = _capitalise(_LEADING.sub("", text))
         still_leans = bool(re.search(r"\b(that|this|those|these|there|then|the same|else|other)\b", bare, re.I))
-        if (still_leans or not _names(parse([bare])[0]) or len(bare.split()) <= 4) and previous:
-            bare = f"{bare}{FOLLOW_UP}{previous})"
-        final.append(bare)
+        leans = bool(previous) and (still_leans or not _names(parse([bare])[0]) or len(bare.split()) <= 4)
+        final.append(Rewrite(bare, previous if leans else ""))
     return list(dict.fromkeys(final))
-
-
-def focus(standalone: str) -> tuple[str, str]:
-    """(the question itself, the earlier turn it carries along for retrieval)."""
-    head, _, context = standalone.partition(FOLLOW_UP)
-    return head, context.rstrip(")")
 
 
 def _resolve_first(question: str, antecedents: dict[str, list[str]], parse: Parser) -> str:
@@ -107,12 +115,12 @@ def _known(name: str, names: Sequence[str]) -> bool:
     return any(last and last == n.split()[-1].lower() for n in names)
 
 
-def _in_subject(ent) -> bool:  # noqa: ANN001
+def _in_subject(ent) -> bool:
     return any(t.dep_ in ("nsubj", "nsubjpass") or any(a.dep_ in ("nsubj", "nsubjpass") for a in t.ancestors)
                for t in ent)
 
 
-def _substitute(doc, slots, name: str) -> str:  # noqa: ANN001
+def _substitute(doc, slots, name: str) -> str:
     out = []
     for tok in doc:
         if tok in slots:

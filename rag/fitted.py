@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 from .errors import ConfigError
 
@@ -29,7 +30,7 @@ class LogisticModel:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     @classmethod
-    def load(cls, path: str | Path | None = None):  # noqa: ANN206 - an instance of cls
+    def load(cls, path: str | Path | None = None):
         path = Path(path or cls.PATH)
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))

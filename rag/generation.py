@@ -6,14 +6,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import math
+import os
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -144,6 +145,36 @@ class _StopScanner:
         return max((k for s in self.stops for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
 
 
+class _Pieces:
+    """The stream's Tokens from the whole answer decoded so far (decoding all of it each step keeps
+    multi-token characters and spacing right): half of a multi-byte character waits for the rest,
+    and a stop string ends the stream without any of it being sent."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.scanner, self.decoded = _StopScanner(stops), ""
+
+    @property
+    def stopped(self) -> bool:
+        return self.scanner.stopped
+
+    def step(self, text: str, logprob: float) -> Iterator[Token]:
+        if text.endswith("\ufffd"):
+            yield Token("", logprob)
+            return
+        piece, self.decoded = self.scanner.feed(text[len(self.decoded):]), text
+        if self.stopped:
+            if piece:
+                yield Token(piece, None)  # the text before the stop string; this token ends in it
+            return
+        yield Token(piece, logprob)
+
+    def end(self, text: str | None = None) -> Iterator[Token]:
+        """What was held back, once the model stopped (with its final decoding, where it has one)."""
+        piece = (self.scanner.feed(text[len(self.decoded):]) if text is not None else "") + self.scanner.flush()
+        if piece:
+            yield Token(piece, None)
+
+
 def _cache_folder(cache_dir: Path, gguf: Path) -> tuple[Path, bool]:
     """Where this GGUF file's conversion is cached (a new or edited file gets a new folder), and whether it's there."""
     folder = cache_dir / f"{gguf.name}-{source_key(gguf)}"
@@ -151,7 +182,7 @@ def _cache_folder(cache_dir: Path, gguf: Path) -> tuple[Path, bool]:
     return folder, weights and (folder / "config.json").is_file()
 
 
-def _convert_gguf(gguf: Path):  # noqa: ANN202 - (model, tokenizer); transformers is imported lazily
+def _convert_gguf(gguf: Path):
     """Dequantize a GGUF checkpoint into a float32 model (tens of seconds, mostly the tokenizer and weights)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -237,7 +268,7 @@ class TransformersGenerator(_LazyLoad, _Joining):
             for _ in self._greedy(tokenizer.encode("Hello", add_special_tokens=False) or [0], 2, ()):
                 pass
 
-    def _load_gguf(self, gguf: Path):  # noqa: ANN202
+    def _load_gguf(self, gguf: Path):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -260,7 +291,7 @@ class TransformersGenerator(_LazyLoad, _Joining):
         return model, tokenizer
 
     @property
-    def tokenizer(self):  # noqa: ANN201
+    def tokenizer(self):
         self.load()
         return self._tokenizer
 
@@ -291,8 +322,8 @@ class TransformersGenerator(_LazyLoad, _Joining):
     def _greedy(self, prompt: list[int], max_new_tokens: int, stop: Sequence[str]) -> Iterator[Token]:
         import torch
 
-        model, tok, scanner = self._model, self._tokenizer, _StopScanner(stop)
-        x, past, out, decoded = torch.tensor([prompt]), None, [], ""
+        model, tok, pieces = self._model, self._tokenizer, _Pieces(stop)
+        x, past, out = torch.tensor([prompt]), None, []
         for _ in range(max_new_tokens):
             try:
                 # Per step, not around the loop: inference_mode is thread-local and the consumer may switch threads.
@@ -307,23 +338,13 @@ class TransformersGenerator(_LazyLoad, _Joining):
             logprob = float(torch.log_softmax(logits.float(), dim=-1)[nxt])
             out.append(nxt)
             x = torch.tensor([[nxt]])
-            # Decoding the whole answer each step keeps multi-token characters and spacing right.
-            text = tok.decode(out, skip_special_tokens=True)
-            if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-                yield Token("", logprob)
-                continue
-            piece, decoded = scanner.feed(text[len(decoded) :]), text
-            if scanner.stopped:
-                if piece:
-                    yield Token(piece, None)  # the text before the stop string; this token ends in it
+            yield from pieces.step(tok.decode(out, skip_special_tokens=True), logprob)
+            if pieces.stopped:
                 return
-            yield Token(piece, logprob)
-        piece = scanner.feed(tok.decode(out, skip_special_tokens=True)[len(decoded) :]) + scanner.flush()
-        if piece:
-            yield Token(piece, None)
+        yield from pieces.end(tok.decode(out, skip_special_tokens=True))
 
 
-def _quiet_native_output():  # noqa: ANN202 - a context manager
+def _quiet_native_output():
     try:
         from llama_cpp._utils import suppress_stdout_stderr
 
@@ -382,7 +403,8 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
         if model is not None and not (model.endswith(".gguf") and Path(model).is_file()):
             raise ConfigError(f"the llamacpp backend needs a .gguf file, got {model!r}")
         self._source = model
-        self.id = f"llamacpp:{Path(model).name if model else DEFAULT_GGUF_FILE}" + (f":{requantize}" if requantize != "none" else "")
+        quant = f":{requantize}" if requantize != "none" else ""
+        self.id = f"llamacpp:{Path(model).name if model else DEFAULT_GGUF_FILE}{quant}"
         self.cache_dir, self.requantize = cache_dir, requantize
         self.max_input_tokens = max_input_tokens
         self.threads = threads or os.cpu_count() or 1
@@ -437,7 +459,8 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
 
         def write(tmp: Path) -> None:
             params = llama_cpp.llama_model_quantize_default_params()
-            params.ftype, params.allow_requantize, params.nthread = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, True, self.threads
+            params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+            params.allow_requantize, params.nthread = True, self.threads
             with _quiet_native_output():  # llama.cpp logs every tensor to stderr
                 rc = llama_cpp.llama_model_quantize(str(path).encode(), str(tmp / "model.gguf").encode(),
                                                     ctypes.byref(params))  # fmt: skip
@@ -472,11 +495,10 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
 
         _check_max_new_tokens(max_new_tokens)
         ids = self.prompt_ids(messages)
-        scanner = _StopScanner(stop)
+        pieces = _Pieces(stop)
         with self._gen_lock:
             llm = self._llm
             out: list[int] = []
-            decoded = ""
             try:
                 tokens = llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
                 for tok in tokens:
@@ -485,23 +507,14 @@ class LlamaCppGenerator(_LazyLoad, _Joining):
                     logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
                     logprob = _log_softmax_at(logits, tok)
                     out.append(tok)
-                    text = llm.detokenize(out).decode("utf-8", errors="replace")
-                    if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-                        yield Token("", logprob)
-                        continue
-                    piece, decoded = scanner.feed(text[len(decoded):]), text
-                    if scanner.stopped:
-                        if piece:
-                            yield Token(piece, None)
+                    yield from pieces.step(llm.detokenize(out).decode("utf-8", errors="replace"), logprob)
+                    if pieces.stopped:
                         return
-                    yield Token(piece, logprob)
             except GeneratorExit:
                 raise
             except Exception as exc:
                 raise GenerationError(f"generation failed in {self.id!r}: {exc}") from exc
-        tail = scanner.flush()
-        if tail:
-            yield Token(tail, None)
+        yield from pieces.end()
 
 
 class OpenAIGenerator(_Joining):
@@ -589,30 +602,3 @@ def resolve_model(model: str | None, model_home: Path | None) -> str | None:
             raise ConfigError(f"the packaged model {model!r} needs a model_home to live in")
         return str(weights.verified_path(model_home, model))
     return model
-
-
-def make_generator(
-    backend: str, *, model: str | None = None, cache_dir: Path, model_home: Path | None = None,
-    quantize: str = "none", base_url: str | None = None, api_key: str | None = None, requantize: str = "q8_0",
-    threads: int | None = None,
-) -> Generator:  # fmt: skip
-    """The generator a configuration names: switching backends is a setting, not a code change.
-    llama.cpp's requantize "auto" is the quantisation and thread count rag/autotune.py measured best
-    here (explicit threads win); otherwise threads None means one per core. With a `model_home`, no
-    model means the reader model (resolve_model); without one, the small SmolLM2 file."""
-    if backend != "openai":
-        model = resolve_model(model, model_home)
-    if backend == "llamacpp":
-        if requantize == "auto":
-            from .autotune import pick_generator
-
-            requantize, best_threads = pick_generator(model, cache_dir)
-            threads = threads or best_threads
-        return LlamaCppGenerator(model, cache_dir=cache_dir, requantize=requantize, threads=threads)
-    if backend == "transformers":
-        return TransformersGenerator(model, cache_dir=cache_dir, quantize=quantize)
-    if backend == "openai":
-        if not base_url:
-            raise ConfigError("the openai generator backend needs a base_url (e.g. http://127.0.0.1:8080/v1)")
-        return OpenAIGenerator(base_url, model or "default", api_key=api_key)
-    raise ConfigError(f"unknown generator backend {backend!r}; expected one of {BACKENDS}")

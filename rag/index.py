@@ -67,15 +67,30 @@ def default_nlist(n: int) -> int:
     return max(1, min(n // 39, int(round(2 * math.sqrt(max(n, 1))))))
 
 
-class FaissIndex:
-    def __init__(self, index: "faiss.Index", kind: str, params: IndexParams) -> None:
+class _Sized:
+    """What both index wrappers tell of the FAISS index they hold in `_index`."""
+
+    _index: faiss.Index
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._index.d)
+
+
+class FaissIndex(_Sized):
+    def __init__(self, index: faiss.Index, kind: str, params: IndexParams) -> None:
         self._index = index
         self.kind = kind
         self.params = params
         self._apply_search_params()
 
     @classmethod
-    def build(cls, vectors: np.ndarray, params: IndexParams = IndexParams(), dimension: int | None = None) -> "FaissIndex":
+    def build(cls, vectors: np.ndarray, params: IndexParams = IndexParams(),
+              dimension: int | None = None) -> FaissIndex:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim == 1 and vectors.size == 0 and dimension:
             vectors = vectors.reshape(0, dimension)
@@ -109,14 +124,6 @@ class FaissIndex:
             faiss.downcast_index(self._index).hnsw.efSearch = self.params.hnsw_ef_search
         elif self.kind == "ivf":
             faiss.extract_index_ivf(self._index).nprobe = self.params.ivf_nprobe
-
-    @property
-    def ntotal(self) -> int:
-        return int(self._index.ntotal)
-
-    @property
-    def dimension(self) -> int:
-        return int(self._index.d)
 
     def memory_bytes(self) -> int:
         """Bytes the index holds in memory (vectors, graph links or lists), without copying it."""
@@ -188,7 +195,7 @@ class FaissIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path, kind: str, params: IndexParams) -> "FaissIndex":
+    def load(cls, path: Path, kind: str, params: IndexParams) -> FaissIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
@@ -221,7 +228,7 @@ def _omp_threads(n: int | None):
         faiss.omp_set_num_threads(before)
 
 
-def _train_ivf(vectors: np.ndarray, params: IndexParams) -> "faiss.Index":
+def _train_ivf(vectors: np.ndarray, params: IndexParams) -> faiss.Index:
     n, d = vectors.shape
     nlist = params.ivf_nlist or default_nlist(n)
     nlist = max(1, min(nlist, n))
@@ -231,7 +238,8 @@ def _train_ivf(vectors: np.ndarray, params: IndexParams) -> "faiss.Index":
     index.cp.min_points_per_centroid = 1  # small explicit-IVF indexes: no warning, few points is fine
     index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
     sample_size = nlist * IVF_TRAIN_POINTS_PER_LIST
-    sample = vectors if n <= sample_size else vectors[np.sort(np.random.default_rng(0).choice(n, sample_size, replace=False))]
+    sample = vectors if n <= sample_size else vectors[
+        np.sort(np.random.default_rng(0).choice(n, sample_size, replace=False))]
     index.train(sample)
     return index
 
@@ -242,14 +250,14 @@ def _train_ivf(vectors: np.ndarray, params: IndexParams) -> "faiss.Index":
 SQ_NLIST_MIN = 1
 
 
-class IdIndex:
+class IdIndex(_Sized):
     """Dense vectors under caller-chosen int64 ids: exact (flat) while small, IVF-SQ8 once trained.
 
     New vectors are added to the trained lists without retraining; the store retrains when the
     index has grown well past what it was trained on (k-means centroids drift as the archive does).
     """
 
-    def __init__(self, index: "faiss.Index", kind: str, nprobe: int) -> None:
+    def __init__(self, index: faiss.Index, kind: str, nprobe: int) -> None:
         self._index = index
         self.kind = kind
         self.nprobe = nprobe
@@ -257,11 +265,11 @@ class IdIndex:
             faiss.extract_index_ivf(index).nprobe = nprobe
 
     @classmethod
-    def flat(cls, dimension: int, nprobe: int = 32) -> "IdIndex":
+    def flat(cls, dimension: int, nprobe: int = 32) -> IdIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)), "flat", nprobe)
 
     @classmethod
-    def train_ivf(cls, sample: np.ndarray, n_expected: int, nprobe: int = 32, nlist: int | None = None) -> "IdIndex":
+    def train_ivf(cls, sample: np.ndarray, n_expected: int, nprobe: int = 32, nlist: int | None = None) -> IdIndex:
         """An empty IVF-SQ8 index trained on `sample` (a random draw of the vectors it will hold)."""
         sample = np.ascontiguousarray(sample, dtype=np.float32)
         d = sample.shape[1]
@@ -274,14 +282,6 @@ class IdIndex:
         index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
         index.train(sample)
         return cls(index, "ivf", nprobe)
-
-    @property
-    def ntotal(self) -> int:
-        return int(self._index.ntotal)
-
-    @property
-    def dimension(self) -> int:
-        return int(self._index.d)
 
     @property
     def nlist(self) -> int:
@@ -331,7 +331,7 @@ class IdIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path, nprobe: int = 32) -> "IdIndex":
+    def load(cls, path: Path, nprobe: int = 32) -> IdIndex:
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:

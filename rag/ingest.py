@@ -1,28 +1,40 @@
-"""Ingest: load, clean, chunk, embed only what changed, and switch the index atomically."""
+"""Ingest: load, clean, chunk and embed what changed, then let the store apply the change at once.
+
+The rules live here, once, for every store; a store's writer (the StoreWriter role in
+rag/store/base.py) only stores what the plan decides:
+- a document whose text is unchanged keeps its vectors (title and metadata come from the new load);
+- documents already indexed but not in the given paths stay, unless `prune` (or a rebuild, which
+  re-reads from the paths alone) removes them, and never more than `max_prune_share` of the index
+  without `force`: a mistyped path must not empty an archive;
+- a document whose file now fails to load keeps its previous version;
+- paths with no loadable article raise NothingToIngest and change nothing.
+New chunks are embedded in batches that go to the on-disk cache (rag/embedcache.py) at once, so a
+rerun after a crash embeds only what the crashed run had not.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import sys
 import time
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from . import store
-from .embedcache import EmbedCache
 from .chunking import ChunkingSettings, chunk_document
+from .embedcache import EmbedCache
 from .embedding import Embedder
-from .errors import IndexError_, IngestError
-from .index import FaissIndex, IndexParams
-from .lexical import LexicalIndex
+from .errors import IngestError
 from .loaders import LoadResult, Problem, iter_documents
 from .records import Chunk, Document
 
 # Share of the index a --prune may remove without --force (settings: prune_max_share).
 DEFAULT_MAX_PRUNE_SHARE = 0.25
+EMBED_BATCH = 256  # chunks embedded and committed to the cache at a time
 
 
 @dataclass
@@ -45,11 +57,11 @@ class IngestReport:
 
     def summary(self) -> str:
         kept = f", {self.kept_not_given} kept" if self.kept_not_given else ""
+        cached = f", {self.cached_chunks} from cache" if self.cached_chunks else ""
         text = (
             f"{self.documents} documents ({self.added} added, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.removed} removed{kept}), {self.chunks} chunks "
-            f"({self.embedded_chunks} embedded{f', {self.cached_chunks} from cache' if self.cached_chunks else ''}), "
-            f"{len(self.problems)} skipped, {self.seconds:.1f}s"
+            f"({self.embedded_chunks} embedded{cached}), {len(self.problems)} skipped, {self.seconds:.1f}s"
         )
         if self.unsupported:
             kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(self.unsupported.items()))
@@ -73,274 +85,214 @@ class PruneRefused(IngestError):
         self.report = report
 
 
+@dataclass(frozen=True)
+class Indexed:
+    """What a store holds of a document: enough to tell whether a new load changed it."""
+
+    hash: str
+    source: str
+    title: str
+    metadata_json: str | None = None  # None where the store does not keep it (snapshot folders)
+
+
+class Action(Enum):
+    """What the plan asks a writer to do with a loaded document."""
+
+    KEEP = "keep"  # text, title and metadata as stored: its rows may stay as they are
+    REFRESH = "refresh"  # same text, new title or metadata: rows rewritten, vectors reused
+    WRITE = "write"  # new or changed text: chunked and embedded (unchanged chunk texts reuse vectors)
+
+
 def content_hash(doc: Document) -> str:
     return hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
 
 
-def count_change(report: IngestReport, prev: tuple | None, digest: str, doc: Document, meta_json: str, *,
-                 rebuild: bool, known: bool) -> bool:
-    """Count `doc` as unchanged, updated or added (the row stores' ingests); False when its rows stay
-    as they are. `prev` is the indexed copy's (hash, _, title, metadata JSON), `known` whether the
-    archive held the document before."""
-    same_text = prev is not None and prev[0] == digest and not rebuild
-    if same_text and prev[2] == doc.title and prev[3] == meta_json:
-        report.unchanged += 1
-        return False
-    if same_text:
-        report.unchanged += 1  # title or metadata changed: rows rewritten, vectors reused
-    elif known:
-        report.updated += 1
-    else:
-        report.added += 1
-    return True
+def metadata_json(metadata: Mapping[str, Any]) -> str:
+    """Metadata as stored by the row stores (and compared to tell a metadata-only change)."""
+    import json
+
+    return json.dumps(dict(metadata), ensure_ascii=False, default=str, sort_keys=True)
 
 
-def ingest(
-    paths: Iterable[str | Path],
-    *,
-    index_dir: Path,
-    embedder: Embedder,
-    chunking: ChunkingSettings = ChunkingSettings(),
-    params: IndexParams = IndexParams(),
-    rebuild: bool = False,
-    progress: bool = False,
-    prune: bool = False,
-    force: bool = False,
-    max_prune_share: float = DEFAULT_MAX_PRUNE_SHARE,
-    keep_snapshots: int = store.DEFAULT_KEEP,
-    notify: Callable[[str], None] | None = None,
-    use_cache: bool = True,
-    backend: str | None = "auto",
-) -> IngestReport:
-    """Add or update the documents found in `paths` in the index at `index_dir`.
-
-    Documents already indexed but not in `paths` stay, unless `prune` is set: then they are removed,
-    but never more than `max_prune_share` of the index without `force` (a mistyped path must not
-    empty an archive). A rebuild re-embeds from the paths alone and so obeys the same rule. Texts
-    unchanged keep their vectors; a document whose file now fails to load keeps its previous
-    version. Paths with no loadable article raise NothingToIngest and change nothing.
-    `notify` hears what will be removed before the new snapshot is switched in. New chunks are
-    embedded in batches that go to the on-disk cache (rag/embedcache.py) at once, so a rerun after
-    a crash embeds only what the crashed run had not.
-    `backend` "disk" writes the disk store (rag/store/disk_ingest.py, same rules), "folder" snapshot
-    folders (below); "auto" or None: a folder index found in index_dir stays one, else the disk store.
-    """
-    if store._disk(index_dir, backend):
-        from .store.disk_ingest import ingest_disk
-
-        return ingest_disk(paths, index_dir=index_dir, embedder=embedder, chunking=chunking, params=params,
-                           rebuild=rebuild, progress=progress, prune=prune, force=force,
-                           max_prune_share=max_prune_share, keep_snapshots=keep_snapshots, notify=notify,
-                           use_cache=use_cache)
-    t0 = time.perf_counter()
-    report = IngestReport()
-    paths = list(paths)
-    if progress:  # the first line comes at once, before any file is read
-        print(f"reading {', '.join(map(str, paths))} ...", file=sys.stderr, flush=True)
-    loaded = LoadResult()
-    old = None
-    old_documents: dict[str, dict] = {}
-    if not rebuild and store.current_path(index_dir) is not None:
-        old = store.load(index_dir)
-        store.check_compatible(old.manifest, embedder_id=embedder.id, chunking=chunking.to_json(), where=index_dir)
-        old_documents = old.documents
-    elif rebuild:
-        old_documents = _previous_documents(index_dir)
-
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray] = []
-    documents: dict[str, dict] = {}
-    to_embed: list[Chunk] = []
-
-    # Documents are read, chunked and dropped one file at a time: only their chunks stay in memory.
-    docs: Iterable[Document] = iter_documents(paths, loaded)
-    if progress:
-        from tqdm import tqdm
-
-        docs = tqdm(docs, desc="reading and chunking", unit="doc", mininterval=0.5)
-    n_loaded = 0
-    for doc in docs:
-        n_loaded += 1
-        digest = content_hash(doc)
-        prev = old.documents.get(doc.doc_id) if old else None
-        if prev and prev["hash"] == digest:
-            positions = old.by_doc.get(doc.doc_id, [])
-            # Text unchanged: reuse vectors, but take title and metadata from the new load.
-            chunks.extend(_refresh(old.chunks[p], doc) for p in positions)
-            vectors.append(old.vectors[positions])
-            report.unchanged += 1
-        else:
-            new = chunk_document(doc, embedder.count_tokens, embedder.token_offsets, chunking)
-            chunks.extend(new)
-            to_embed.extend(new)
-            vectors.append(len(new))  # type: ignore[arg-type] # a count: filled after embedding
-            was_there = bool(prev) or doc.doc_id in old_documents
-            report.updated += was_there
-            report.added += not was_there
-        documents[doc.doc_id] = {"hash": digest, "source": doc.source, "title": doc.title}
-    doc = docs = None  # the last document's text is not needed any more
-    report.problems = loaded.problems
-    report.unsupported = dict(loaded.unsupported)
-    report.stage_seconds["load+chunk"] = time.perf_counter() - t0
-    if not n_loaded:
-        why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
-               f"{loaded.unsupported_count} of an unsupported type" if loaded.unsupported else ""]
-        why_text = "; ".join(w for w in why if w) or "no article files found"
-        raise NothingToIngest(f"nothing to ingest in the given paths ({why_text}); the index was not changed", report)
-
-    failed_sources = {p.source for p in loaded.problems}
-    dropped: list[str] = []
-    for doc_id, info in old_documents.items():
-        if doc_id in documents:
-            continue
-        failed = _source_file(str(info.get("source", ""))) in failed_sources
-        if old is not None and (failed or not prune):
-            positions = old.by_doc.get(doc_id, [])
-            chunks.extend(old.chunks[p] for p in positions)
-            vectors.append(old.vectors[positions])
-            documents[doc_id] = info
-            if failed:
-                report.kept_after_error += 1
-            else:
-                report.kept_not_given += 1
-        else:
-            dropped.append(doc_id)
-    _check_removal(dropped, old_documents, report, prune=prune, force=force, rebuild=rebuild,
-                   max_share=max_prune_share)
-    report.removed = len(dropped)
-    if dropped and notify:
-        notify(f"removing {len(dropped)} of {len(old_documents)} documents that are not in the given paths")
-
-    t = time.perf_counter()
-    cache = EmbedCache(index_dir, embedder.id, embedder.dimension) if use_cache else None
-    fresh = _embed(to_embed, embedder, cache, report, progress) if to_embed else None
-    report.stage_seconds["embed"] = time.perf_counter() - t
-
-    dim = embedder.dimension
-    matrix = _assemble(vectors, fresh, len(chunks), dim)
-    del vectors, fresh, to_embed  # the matrix holds them now; a 50 MB file's vectors are 200 MB a copy
-    t = time.perf_counter()
-    lexical = LexicalIndex.build(_lexical_text(c) for c in chunks)
-    dense = FaissIndex.build(matrix, params, dimension=dim)
-    manifest = store.build_manifest(embedder_id=embedder.id, dimension=dim, chunking=chunking.to_json(),
-                                    index=dense, documents=documents)
-    manifest["counts"] = {"documents": len(documents), "chunks": len(chunks)}
-    path = store.save(index_dir, store.Snapshot(manifest, chunks, matrix, dense, lexical), keep=keep_snapshots)
-    report.stage_seconds["index"] = time.perf_counter() - t
-    if cache is not None:  # the live snapshot holds these vectors now; the cache keeps only its own
-        cache.keep_only(c.text for c in chunks)
-        cache.close()
-
-    report.documents = len(documents)
-    report.chunks = len(chunks)
-    report.index_path = str(path)
-    report.seconds = time.perf_counter() - t0
-    return report
-
-
-EMBED_BATCH = 256  # chunks embedded and committed to the cache at a time
-
-
-def _embed(chunks: list[Chunk], embedder: Embedder, cache: EmbedCache | None, report: IngestReport,
-           progress: bool, bar=None) -> np.ndarray:  # noqa: ANN001 - bar: a caller's tqdm counter to advance
-    texts = [c.text for c in chunks]
-    out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
-    missing = list(range(len(texts)))
-    if cache is not None:
-        missing = []
-        for i, vec in enumerate(cache.get_many(texts)):
-            if vec is None:
-                missing.append(i)
-            else:
-                out[i] = vec
-    report.embedded_chunks = len(missing)
-    report.cached_chunks = len(texts) - len(missing)
-    own_bar = progress and missing and bar is None
-    if own_bar:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(missing), desc="embedding", unit="chunk", initial=0)
-    elif bar is not None and missing:  # a shared counter: its total grows by what this call embeds
-        bar.total += len(missing)
-        bar.delay = 0  # shown from the first chunk embedded on (the caller may have held it back)
-        bar.refresh()
-    for start in range(0, len(missing), EMBED_BATCH):
-        rows = missing[start:start + EMBED_BATCH]
-        batch = [texts[i] for i in rows]
-        vectors = embedder.embed(batch)
-        out[rows] = vectors
-        if cache is not None:
-            cache.put_many(batch, vectors)
-        if bar is not None:
-            bar.update(len(rows))
-    if own_bar:
-        bar.close()
-    return out
-
-
-def _previous_documents(index_dir: Path) -> dict[str, dict]:
-    """The live index's document list for a rebuild's removal check. When CURRENT is unreadable, the
-    newest snapshot that has a readable manifest stands in; none at all if nothing can be read (a
-    rebuild is how a broken index is repaired, so it must not need the old one)."""
-    try:
-        path = store.current_path(index_dir)
-        return store.read_manifest(path).get("documents", {}) if path else {}
-    except IndexError_:
-        pass
-    for snap in reversed(store.list_snapshots(index_dir)):
-        if snap.problem is None:
-            try:
-                return store.read_manifest(index_dir / snap.name).get("documents", {})
-            except IndexError_:
-                continue
-    return {}
-
-
-def _check_removal(dropped: list[str], old_documents: dict, report: IngestReport, *, prune: bool, force: bool,
-                   rebuild: bool, max_share: float) -> None:
-    if not dropped:
-        return
-    n, total = len(dropped), len(old_documents)
-    if not prune:  # only a rebuild gets here: it cannot keep what it does not re-read
-        raise PruneRefused(
-            f"--rebuild would drop {n} of {total} indexed documents that are not in the given paths "
-            f"(e.g. {dropped[0]!r}); give all the paths, or add --prune to drop them; the index was not changed",
-            report)
-    if n / total > max_share and not force:
-        raise PruneRefused(
-            f"--prune would remove {n} of {total} documents ({n / total:.0%}, more than the allowed "
-            f"{max_share:.0%}, RAG_PRUNE_MAX_SHARE); check the paths, or add --force; the index was not changed",
-            report)
-
-
-def _lexical_text(chunk: Chunk) -> str:
-    # The title names who and what the article is about; passages often say only "he".
-    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
-
-
-def _refresh(chunk: Chunk, doc: Document) -> Chunk:
-    return Chunk(chunk.doc_id, chunk.chunk_id, chunk.start, chunk.end, chunk.text, doc.title, doc.metadata)
-
-
-def _source_file(source: str) -> str:
+def source_file(source: str) -> str:
     # .jsonl documents record "file:line"; problems name the file.
     head, _, tail = source.rpartition(":")
     return head if head and tail.isdigit() else source
 
 
-def _assemble(parts: list, fresh: np.ndarray | None, n_chunks: int, dim: int) -> np.ndarray:
-    """Stack reused vector blocks and freshly embedded ones (ints mark how many) in chunk order."""
-    if fresh is not None and len(fresh) == n_chunks and all(isinstance(p, int) for p in parts):
-        return fresh  # everything new (a first ingest, a rebuild): no copy of what may be the largest array
-    out: list[np.ndarray] = []
-    cursor = 0
-    for part in parts:
-        if isinstance(part, int):
-            out.append(fresh[cursor:cursor + part])
-            cursor += part
+@dataclass
+class Plan:
+    """The ingest's decisions, the same for every store. `previous`: the documents the archive held
+    (what additions and removals are counted against); `restorable`: those whose stored rows the
+    writer can keep (none for a snapshot-folder rebuild, which re-reads everything)."""
+
+    previous: Mapping[str, Indexed]
+    restorable: Container[str]
+    rebuild: bool = False
+    prune: bool = False
+    force: bool = False
+    max_prune_share: float = DEFAULT_MAX_PRUNE_SHARE
+
+    def classify(self, doc: Document, digest: str, report: IngestReport) -> Action:
+        """Count `doc` as unchanged, updated or added; what its writer must do."""
+        prev = self.previous.get(doc.doc_id) if doc.doc_id in self.restorable else None
+        same_text = prev is not None and prev.hash == digest and not self.rebuild
+        if same_text:
+            report.unchanged += 1
+            same_rest = prev.title == doc.title and prev.metadata_json == metadata_json(doc.metadata)
+            return Action.KEEP if same_rest else Action.REFRESH
+        if doc.doc_id in self.previous:
+            report.updated += 1
         else:
-            out.append(part)
-    matrix = np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
-    if len(matrix) != n_chunks:
-        raise IndexError_(f"internal error: {len(matrix)} vectors for {n_chunks} chunks")
-    return np.ascontiguousarray(matrix, dtype=np.float32)
+            report.added += 1
+        return Action.WRITE
+
+    def removals(self, given: set[str], loaded: LoadResult, report: IngestReport) -> tuple[list[str], list[str]]:
+        """(kept, dropped): the indexed documents not in the given paths that stay, and those that go.
+        Raises PruneRefused when the drop is not allowed."""
+        failed_sources = {p.source for p in loaded.problems}
+        kept: list[str] = []
+        dropped: list[str] = []
+        for doc_id, info in self.previous.items():
+            if doc_id in given:
+                continue
+            failed = source_file(str(info.source)) in failed_sources
+            if doc_id in self.restorable and (failed or not (self.prune or self.rebuild)):
+                kept.append(doc_id)
+                report.kept_after_error += failed
+                report.kept_not_given += not failed
+            else:
+                dropped.append(doc_id)
+        self._check(dropped, report)
+        report.removed = len(dropped)
+        return kept, dropped
+
+    def _check(self, dropped: list[str], report: IngestReport) -> None:
+        if not dropped:
+            return
+        n, total = len(dropped), len(self.previous)
+        if not self.prune:  # only a rebuild gets here: it cannot keep what it does not re-read
+            raise PruneRefused(
+                f"--rebuild would drop {n} of {total} indexed documents that are not in the given paths "
+                f"(e.g. {dropped[0]!r}); give all the paths, or add --prune to drop them; the index was not "
+                f"changed", report)
+        if n / total > self.max_prune_share and not self.force:
+            raise PruneRefused(
+                f"--prune would remove {n} of {total} documents ({n / total:.0%}, more than the allowed "
+                f"{self.max_prune_share:.0%}, RAG_PRUNE_MAX_SHARE); check the paths, or add --force; the index "
+                f"was not changed", report)
+
+
+@dataclass
+class Job:
+    """What a writer needs from the run: the models and settings, the report it fills, and the
+    shared embedding step (cache first, then the embedder, advancing the progress counter)."""
+
+    embedder: Embedder
+    chunking: ChunkingSettings
+    rebuild: bool
+    report: IngestReport
+    bar: Any = None  # a tqdm counter of chunks embedded, or None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        t = time.perf_counter()
+        chunks = chunk_document(doc, self.embedder.count_tokens, self.embedder.token_offsets, self.chunking)
+        self.timed("chunk", t)
+        return chunks
+
+    def embed(self, texts: Sequence[str], cache: EmbedCache | None) -> np.ndarray:
+        """Vectors for `texts`: from the cache where it has them, else embedded (and cached)."""
+        t = time.perf_counter()
+        out = np.empty((len(texts), self.embedder.dimension), dtype=np.float32)
+        missing = list(range(len(texts)))
+        if cache is not None:
+            missing = []
+            for i, vec in enumerate(cache.get_many(texts)):
+                if vec is None:
+                    missing.append(i)
+                else:
+                    out[i] = vec
+        self.report.embedded_chunks += len(missing)
+        self.report.cached_chunks += len(texts) - len(missing)
+        if self.bar is not None and missing:  # the counter's total grows by what each call embeds
+            self.bar.total += len(missing)
+            self.bar.delay = 0  # shown from the first chunk embedded on
+            self.bar.refresh()
+        for start in range(0, len(missing), EMBED_BATCH):
+            rows = missing[start:start + EMBED_BATCH]
+            batch = [texts[i] for i in rows]
+            vectors = self.embedder.embed(batch)
+            out[rows] = vectors
+            if cache is not None:
+                cache.put_many(batch, vectors)
+            if self.bar is not None:
+                self.bar.update(len(rows))
+        self.timed("embed", t)
+        return out
+
+    def timed(self, stage: str, since: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - since
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a writer reports after it committed: the archive's size and where it lives."""
+
+    documents: int
+    chunks: int
+    where: str
+
+
+def ingest(paths: Iterable[str | Path], writer: Any, *, embedder: Embedder,
+           chunking: ChunkingSettings = ChunkingSettings(), rebuild: bool = False, progress: bool = False,
+           prune: bool = False, force: bool = False, max_prune_share: float = DEFAULT_MAX_PRUNE_SHARE,
+           notify: Callable[[str], None] | None = None) -> IngestReport:
+    """Add or update the documents found in `paths` in the store `writer` writes (a StoreWriter,
+    rag/store/base.py; `rag.store.open_writer` opens the configured one). `notify` hears what will be
+    removed before the change is committed."""
+    t0 = time.perf_counter()
+    report = IngestReport()
+    paths = list(paths)
+    if progress:  # the first line comes at once, before any file is read
+        print(f"reading {', '.join(map(str, paths))} ...", file=sys.stderr, flush=True)
+    docs_bar = embed_bar = None
+    if progress:
+        from tqdm import tqdm
+
+        docs_bar = tqdm(desc="reading and chunking", unit="doc", mininterval=0.5)
+        # The chunks to embed are known one document at a time: the counter's total grows as they
+        # come, and it appears when the first embedding starts.
+        embed_bar = tqdm(total=0, desc="embedding", unit="chunk", position=1, mininterval=0.5, delay=1e9)
+    job = Job(embedder, chunking, rebuild, report, embed_bar)
+    try:
+        with writer:
+            plan = Plan(*writer.begin(job), rebuild=rebuild, prune=prune, force=force,
+                        max_prune_share=max_prune_share)
+            loaded = LoadResult()
+            given: set[str] = set()
+            for doc in iter_documents(paths, loaded):
+                given.add(doc.doc_id)
+                digest = content_hash(doc)
+                writer.put(doc, digest, plan.classify(doc, digest, report))
+                if docs_bar is not None:
+                    docs_bar.update()
+            report.problems, report.unsupported = loaded.problems, dict(loaded.unsupported)
+            if not given:
+                why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
+                       f"{loaded.unsupported_count} of an unsupported type" if loaded.unsupported else ""]
+                why_text = "; ".join(w for w in why if w) or "no article files found"
+                raise NothingToIngest(f"nothing to ingest in the given paths ({why_text}); the index was not "
+                                      f"changed", report)
+            kept, dropped = plan.removals(given, loaded, report)
+            if dropped and notify:
+                notify(f"removing {len(dropped)} of {len(plan.previous)} documents that are not in the given paths")
+            written = writer.finish(kept, dropped)
+    finally:
+        for bar in (docs_bar, embed_bar):
+            if bar is not None:
+                bar.close()
+    report.stage_seconds.update(job.stage_seconds)
+    report.documents, report.chunks, report.index_path = written.documents, written.chunks, written.where
+    report.seconds = time.perf_counter() - t0
+    return report

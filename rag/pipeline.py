@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 import time
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 from . import store
 from .chunking import ChunkingSettings
+from .citations import agrees, answer_located, not_found, refusal
 from .config import Settings, load_settings
-from .embedding import Embedder, make_embedder
+from .conversation import Rewrite, rewrites
+from .decision import MODEL_PATH as DECISION_PATH
+from .decision import DecisionModel, features
+from .embedding import Embedder
+from .generation import Generator
 from .index import IndexParams
 from .ingest import IngestReport, ingest
-from .citations import agrees, answer_located, not_found, refusal
-from .conversation import focus, rewrites
-from .decision import MODEL_PATH as DECISION_PATH, DecisionModel, features
-from .generation import Generator, make_generator
+from .models import make_embedder, make_generator
 from .nlp import Parser
 from .question import Question, analyse
 from .reader import MODEL_PATH, Evidence, ReaderModel, read
 from .reading import MAX_REPLY_TOKENS, Located, Reading, is_none, locate, prompt_messages, windows
-from .records import Answer, Hit, Turn
-from .retrieval import Filters, Mode, Retriever
+from .records import Answer, Draft, Event, Filters, Final, Hit, Mode, Turn
+from .retrieval import Retriever
 
 
 class Engine:
@@ -35,72 +40,46 @@ class Engine:
         self._injected_embedder = embedder is not None
         self._generator = generator
         self._retriever: Retriever | None = None
-        self._reader: ReaderModel | None = None
-        self._decision: DecisionModel | None = None
         self.parser = Parser(self.settings.spacy_model)
         self._lock = threading.RLock()
 
     # -- configuration -------------------------------------------------------------------------
+    def _once(self, name: str, make: Callable[[], Any]) -> Any:
+        """The attribute `name`, made on first use; under the lock, so two threads never load one model twice."""
+        value = getattr(self, name)
+        if value is None:
+            with self._lock:
+                value = getattr(self, name)
+                if value is None:
+                    value = make()
+                    setattr(self, name, value)
+        return value
+
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            with self._lock:
-                if self._embedder is None:
-                    self._embedder = self._make_embedder(follow_index=True)
-        return self._embedder
+        return self._once("_embedder", lambda: self._make_embedder(follow_index=True))
 
     def _make_embedder(self, *, follow_index: bool) -> Embedder:
         """The configured backend; with "auto", the one that built the index (its queries must be
         embedded alike), else the one measured fastest on this CPU."""
         s = self.settings
         backend, cache = s.embedder_backend, Path(s.model_cache)
-        built = self._indexed_embedder_id() if backend == "auto" and follow_index else None
-        if built is not None:
-            from .autotune import float32_backend
-            from .embedding import backend_of
-
-            backend = backend_of(built) or float32_backend(s.embedder, cache)
-        return make_embedder(backend, s.embedder, cache_dir=cache, batch_size=s.embed_batch_size)
-
-    def _indexed_embedder_id(self) -> str | None:
-        """The embedder id the current index records, or None when there is none (or it is unreadable:
-        opening it reports that with the file named)."""
-        try:
-            if self.settings.store_url:
-                from .store.postgres import connect, read_meta, schema_version
-
-                with connect(self.settings.store_url, autocommit=True) as conn:
-                    return read_meta(conn).get("embedder") if schema_version(conn) else None
-            if self.embedded_kind == "disk":
-                from .store import disk
-
-                if not disk.is_disk_store(self.index_dir):
-                    return None
-                db = disk.connect(self.index_dir)
-                try:
-                    live = disk.live_version(db)
-                    return None if live is None else disk.version_row(db, live)["settings"].get("embedder")
-                finally:
-                    db.close()
-            path = store.current_path(self.index_dir)
-            return None if path is None else store.read_manifest(path).get("embedder", {}).get("id")
-        except Exception:  # noqa: BLE001 - see the docstring
-            return None
+        built = store.indexed_embedder(s) if backend == "auto" and follow_index else None
+        return make_embedder(backend, s.embedder, cache_dir=cache, batch_size=s.embed_batch_size, index_embedder=built)
 
     @property
     def generator(self) -> Generator:
-        if self._generator is None:
-            with self._lock:
-                if self._generator is None:
-                    s = self.settings
-                    self._generator = make_generator(
-                        s.generator_backend,
-                        model=s.openai_model if s.generator_backend == "openai" else s.generator_model,
-                        cache_dir=Path(s.model_cache), model_home=Path(s.model_home), quantize=s.generator_quantize,
-                        base_url=s.openai_base_url, api_key=s.openai_api_key, requantize=s.gguf_requantize,
-                        threads=s.generator_threads,
-                    )
-        return self._generator
+        return self._once("_generator", self._make_generator)
+
+    def _make_generator(self) -> Generator:
+        s = self.settings
+        return make_generator(
+            s.generator_backend,
+            model=s.openai_model if s.generator_backend == "openai" else s.generator_model,
+            cache_dir=Path(s.model_cache), model_home=Path(s.model_home), quantize=s.generator_quantize,
+            base_url=s.openai_base_url, api_key=s.openai_api_key, requantize=s.gguf_requantize,
+            threads=s.generator_threads,
+        )
 
     @property
     def chunking(self) -> ChunkingSettings:
@@ -117,133 +96,104 @@ class Engine:
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
 
-    @property
-    def embedded_kind(self) -> str:
-        """"disk" or "folder": the configured embedded store, or with "auto" the one index_dir holds
-        (the disk store when it holds none). Looked up each time: an ingest may create the index."""
-        return store.embedded_kind(self.index_dir, self.settings.embedded_backend)
-
     # -- ingest --------------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False,
-               progress: bool = False) -> IngestReport:
-        paths = list(paths) if paths else [self.settings.corpus_dir]
-        if rebuild and self.settings.embedder_backend == "auto" and not self._injected_embedder:
-            self._embedder = self._make_embedder(follow_index=False)  # everything is re-embedded: take this CPU's best
-        if self.settings.store_url:
-            return self._ingest_postgres(paths, rebuild=rebuild, progress=progress)
-        with self._lock:
-            report = ingest(paths, index_dir=self.index_dir, embedder=self.embedder, chunking=self.chunking,
-                            params=self.index_params, rebuild=rebuild, progress=progress,
-                            backend=self.embedded_kind)
-            self._retriever = None  # the next query sees the new snapshot
-        return report
-
-    def _ingest_postgres(self, paths: list, **kw) -> IngestReport:
-        from .store.pg_ingest import ingest_postgres
-
+    def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False, progress: bool = False,
+               prune: bool = False, force: bool = False, notify: Callable[[str], None] | None = None) -> IngestReport:
+        """Add or update the articles in `paths` (default: the corpus folder) in the configured store,
+        by the rules of rag/ingest.py; the next query sees the new version."""
         s = self.settings
-        return ingest_postgres(paths, url=s.store_url, embedder=self.embedder, chunking=self.chunking,
-                               cache_dir=self.index_dir, max_prune_share=s.prune_max_share, hnsw_m=s.pg_hnsw_m,
-                               hnsw_ef_construction=s.pg_hnsw_ef_construction, **kw)
+        paths = list(paths) if paths else [s.corpus_dir]
+        if rebuild and s.embedder_backend == "auto" and not self._injected_embedder:
+            self._embedder = self._make_embedder(follow_index=False)  # everything is re-embedded: take this CPU's best
+        with self._lock:
+            report = ingest(paths, store.open_writer(s, params=self.index_params), embedder=self.embedder,
+                            chunking=self.chunking, rebuild=rebuild, progress=progress, prune=prune, force=force,
+                            max_prune_share=s.prune_max_share, notify=notify)
+            self._retriever = None  # the next query sees the new version
+        return report
 
     # -- retrieval -----------------------------------------------------------------------------
     def open_store(self) -> store.Store:
-        """The configured store: PostgreSQL when RAG_STORE_URL is set, else the snapshot folder."""
-        s = self.settings
-        if s.store_url:
-            from .store.postgres import PostgresStore
-
-            return PostgresStore(s.store_url, embedder_id=self.embedder.id, chunking=self.chunking.to_json(),
-                                 ef_search=s.pg_hnsw_ef_search, pool_size=s.store_pool_size)
-        if self.embedded_kind == "disk":
-            from .store.disk import DiskStore
-
-            return DiskStore(self.index_dir, nprobe=s.disk_ivf_nprobe, embedder_id=self.embedder.id,
-                             chunking=self.chunking.to_json(), lexical_max_df_share=s.disk_lexical_max_df)
-        snap = store.load(self.index_dir, self.index_params)
-        store.check_compatible(snap.manifest, embedder_id=self.embedder.id,
-                               chunking=self.chunking.to_json(), where=self.index_dir)
-        return store.EmbeddedStore(snap)
+        return store.open_store(self.settings, embedder_id=self.embedder.id, chunking=self.chunking,
+                                params=self.index_params)
 
     @property
     def retriever(self) -> Retriever:
-        if self._retriever is None:
-            with self._lock:
-                if self._retriever is None:
-                    s = self.settings
-                    self._retriever = Retriever(self.open_store(), self.embedder, mode=s.retrieval_mode,
-                                                fusion=s.fusion, mmr_lambda=s.mmr_lambda, alpha=s.hybrid_alpha)
-        return self._retriever
+        s = self.settings
+        return self._once("_retriever", lambda: Retriever(self.open_store(), self.embedder, mode=s.retrieval_mode,
+                                                          fusion=s.fusion, mmr_lambda=s.mmr_lambda,
+                                                          alpha=s.hybrid_alpha))
 
     def search(self, query: str, k: int | None = None, *, mode: Mode | None = None,
                filters: Filters | None = None) -> list[Hit]:
         return self.retriever.search(query, self.settings.top_k if k is None else k, mode=mode, filters=filters)
 
     def standalone_question(self, question: str, history: Sequence[Turn] = ()) -> str:
-        return rewrites(question, history, self.parser)[0]
+        """The follow-up's most likely standalone form, as searched and shown (Rewrite.text)."""
+        return rewrites(question, history, self.parser)[0].text
 
-    @property
+    # The two fitted models, loaded on first use; a threshold set in the settings overrides the fitted one.
+    @cached_property
     def reader(self) -> ReaderModel:
-        if self._reader is None:
-            self._reader = ReaderModel.load(self.settings.reader_model or MODEL_PATH)
-        return self._reader
+        return ReaderModel.load(self.settings.reader_model or MODEL_PATH)
+
+    @cached_property
+    def decision(self) -> DecisionModel:
+        return DecisionModel.load(self.settings.decision_model or DECISION_PATH)
 
     @property
     def threshold(self) -> float:
-        t = self.settings.refusal_threshold
-        return self.reader.threshold if t is None else t
-
-    def read(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-             mode: Mode | None = None, model: ReaderModel | None | bool = True, limit: int = 4):
-        """(standalone question, hits, analysed question, evidence ranked by probability).
-
-        A follow-up's rewrites come most salient antecedent first; the first that the evidence
-        answers (above the refusal threshold) is kept, else the best-scoring one. `model=None`
-        gives first-stage scores and keeps the evidence of every rewrite (for fitting)."""
-        reader = self.reader if model is True else model or None
-        best = None
-        pooled = []
-        for standalone in rewrites(question, history, self.parser):
-            hits = self.search(standalone, k, mode=mode)
-            q = analyse(focus(standalone)[0], self.parser)
-            evidence = read(q, hits, self.embedder, self.parser, reader, limit=limit) if hits else []
-            pooled += evidence
-            score = evidence[0].score if evidence else -1.0
-            if best is None or score > best[-1]:
-                best = (standalone, hits, q, evidence, score)
-            if reader is not None and score >= self.threshold:
-                best = (standalone, hits, q, evidence, score)
-                break
-        if reader is None:
-            return best[0], best[1], best[2], pooled
-        return best[:4]
-
-    @property
-    def decision(self) -> DecisionModel:
-        if self._decision is None:
-            self._decision = DecisionModel.load(self.settings.decision_model or DECISION_PATH)
-        return self._decision
+        """The reader's: evidence above it answers the question well enough to stop trying rewrites."""
+        return _either(self.settings.refusal_threshold, self.reader.threshold)
 
     @property
     def answer_threshold(self) -> float:
-        t = self.settings.answer_threshold
-        return self.decision.threshold if t is None else t
+        """The decision's: a reading at or above it is answered, else refused."""
+        return _either(self.settings.answer_threshold, self.decision.threshold)
+
+    def read(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+             mode: Mode | None = None, limit: int = 4) -> Findings:
+        """What retrieval and the reader model find for the question (its evidence ranked by probability).
+
+        A follow-up's rewrites come most salient antecedent first; the first that the evidence
+        answers (above the refusal threshold) is kept, else the best-scoring one."""
+        best = None
+        for found in self._per_rewrite(question, history, k=k, mode=mode, model=self.reader, limit=limit):
+            if found.score >= self.threshold:
+                return found
+            if best is None or found.score > best.score:
+                best = found
+        assert best is not None  # there is always at least one rewrite: the question itself
+        return best
+
+    def first_stage(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
+                    mode: Mode | None = None, limit: int = 4) -> tuple[Evidence, ...]:
+        """The evidence of every rewrite, with first-stage scores (no reader model): the rows the
+        reader model is fitted on (eval/fit_reader.py)."""
+        return tuple(ev for found in self._per_rewrite(question, history, k=k, mode=mode, model=None, limit=limit)
+                     for ev in found.evidence)
+
+    def _per_rewrite(self, question: str, history: Sequence[Turn], *, k: int | None, mode: Mode | None,
+                     model: ReaderModel | None, limit: int) -> Iterator[Findings]:
+        for rewrite in rewrites(question, history, self.parser):
+            hits = tuple(self.search(rewrite.text, k, mode=mode))  # the earlier turn helps retrieval...
+            q = analyse(rewrite.question, self.parser)  # ...but is no part of what is asked
+            evidence = read(q, hits, self.embedder, self.parser, model, limit=limit) if hits else []
+            yield Findings(rewrite, hits, q, tuple(evidence))
 
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
             mode: Mode | None = None) -> Answer:
-        answer = None
-        for item in self.ask_stream(question, history, k=k, mode=mode):
-            if isinstance(item, Answer):
-                answer = item
-        assert answer is not None
-        return answer
+        *_, last = self.ask_stream(question, history, k=k, mode=mode)
+        assert isinstance(last, Final)
+        return last.answer
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-                   mode: Mode | None = None) -> Iterator[str | Answer]:
-        """Draft text pieces as the model writes them, then the checked Answer (always last)."""
+                   mode: Mode | None = None) -> Iterator[Event]:
+        """Draft pieces as the model writes them, then the checked answer (Final, always last)."""
         t0 = time.perf_counter()
-        standalone, hits, q, evidence = self.read(question, history, k=k, mode=mode, limit=8)
+        found = self.read(question, history, k=k, mode=mode, limit=8)
+        hits, q, evidence = found.hits, found.question, found.evidence
         retrieve_s = time.perf_counter() - t0
         ttft, done, sure = 0.0, [], None
         if not _relevant(evidence):
@@ -255,7 +205,7 @@ class Engine:
                     continue
                 if not ttft and item.strip():
                     ttft = time.perf_counter() - t0
-                yield item
+                yield Draft(item)
             sure = next((r for r in done if self._sure(r)), None)
             if sure is not None:
                 verdict = sure.answer
@@ -267,17 +217,18 @@ class Engine:
         # What the answer rests on, or for a refusal the best reply that fell short (for the report).
         chosen = sure or max(done, key=lambda r: r.probability, default=None)
         total = time.perf_counter() - t0
-        yield Answer(
-            question=question, standalone_question=standalone, text=verdict.text, refused=verdict.refused,
-            citations=verdict.citations, hits=tuple(hits), status=verdict.status, closest=verdict.closest,
+        yield Final(Answer(
+            question=question, standalone_question=found.rewrite.text, text=verdict.text, refused=verdict.refused,
+            citations=verdict.citations, hits=hits, status=verdict.status, closest=verdict.closest,
             confidence=chosen.probability if chosen else 0.0,
             candidate=chosen.answer.text if chosen and chosen.answer else "",
             decision=chosen.features if chosen else {}, prompt_tokens=chosen.prompt_tokens if chosen else 0,
             reply="\n".join(r.reply for r in done),
             timings={"retrieve_s": retrieve_s, "ttft_s": ttft or total, "total_s": total},
-        )
+        ))
 
-    def readings(self, q: Question, evidence: Sequence[Evidence], *, until_sure: bool = True) -> Iterator[str | Reading]:
+    def readings(self, q: Question, evidence: Sequence[Evidence], *,
+                 until_sure: bool = True) -> Iterator[str | Reading]:
         """The model reads the best window; while the decision is not sure of its reply, it reads
         again with one window more (up to RAG_READER_WINDOWS). Everything before the question is the
         previous prompt's, so llama.cpp computes only the new window and the question. Yields the
@@ -308,7 +259,7 @@ class Engine:
     def _sure(self, reading: Reading) -> bool:
         return reading.answer is not None and reading.probability >= self.answer_threshold
 
-    def _find(self, reply: str, q, wins) -> Located | None:  # noqa: ANN001
+    def _find(self, reply: str, q, wins) -> Located | None:
         """The reply in the windows; a sentence in the model's own words only where the verifier
         finds it agrees with the sentence a window is centred on."""
         found = locate(reply, wins)
@@ -324,6 +275,25 @@ class Engine:
     def health(self) -> dict:
         st = self.retriever.store
         return {**st.counts(), "embedder": self.embedder.id, "generator": self.generator.id, "index": st.version}
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What Engine.read finds for a question: the standalone form kept, what it retrieved, the
+    question as analysed, and the evidence the reader model ranked (most probable first)."""
+
+    rewrite: Rewrite
+    hits: tuple[Hit, ...]
+    question: Question
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def score(self) -> float:
+        return self.evidence[0].score if self.evidence else -1.0
+
+
+def _either(setting: float | None, fitted: float) -> float:
+    return fitted if setting is None else setting
 
 
 def _relevant(evidence: Sequence[Evidence]) -> bool:

@@ -91,7 +91,7 @@ def analyse(text: str, parser: Parser | None = None) -> Question:
                     verb=verb, arguments=arguments, unit=unit)
 
 
-def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:  # noqa: ANN001
+def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:
     """The content verb that governs the question word, and the words of its other arguments:
     in "Who directed the 1939 film?" the answer fills the subject slot of "direct", beside "film"."""
     wh = next((t for t in doc if t.lower_ in _WH), None)
@@ -102,11 +102,12 @@ def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:  # noqa: ANN001
         tok = next((t for t in doc if t.pos_ == "VERB"), None)
     if tok is None:
         return "", ()
-    words = [t.text for t in tok.subtree if t.i != tok.i and t.lower_ not in _WH and t.pos_ in ("PROPN", "NOUN", "NUM", "ADJ")]
+    words = [t.text for t in tok.subtree
+             if t.i != tok.i and t.lower_ not in _WH and t.pos_ in ("PROPN", "NOUN", "NUM", "ADJ")]
     return tok.lemma_.lower(), tuple(dict.fromkeys(tokenize(" ".join(words))))
 
 
-def _form(doc) -> tuple[str, frozenset[str]]:  # noqa: ANN001
+def _form(doc) -> tuple[str, frozenset[str]]:
     for i, tok in enumerate(doc):
         word = tok.lower_
         if word not in _WH:
@@ -131,7 +132,7 @@ def _form(doc) -> tuple[str, frozenset[str]]:  # noqa: ANN001
     return "", frozenset()
 
 
-def _next_noun(doc, i: int):  # noqa: ANN001, ANN202
+def _next_noun(doc, i: int):
     for tok in doc[i + 1: i + 4]:
         if tok.pos_ == "NOUN":
             return tok
@@ -140,7 +141,7 @@ def _next_noun(doc, i: int):  # noqa: ANN001, ANN202
     return None
 
 
-def _names(doc) -> tuple[str, ...]:  # noqa: ANN001
+def _names(doc) -> tuple[str, ...]:
     """Entities other than bare numbers, and runs of proper nouns the entity recogniser missed."""
     found: list[str] = []
     covered: set[int] = set()
@@ -170,7 +171,7 @@ def _strip_possessive(text: str) -> str:
     return text
 
 
-def _subject(doc, names: tuple[str, ...]) -> str:  # noqa: ANN001
+def _subject(doc, names: tuple[str, ...]) -> str:
     """The name standing as (or inside) the grammatical subject; else the first name."""
     for tok in doc:
         if tok.dep_ in ("nsubj", "nsubjpass") and tok.lower_ not in _WH:

@@ -13,9 +13,9 @@ is rag/decision.py's.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def candidates(hits: Sequence[Hit]) -> list[_Sentence]:
     return out
 
 
-def read(question: Question, hits: Sequence[Hit], embedder, parser: Parser,  # noqa: ANN001
+def read(question: Question, hits: Sequence[Hit], embedder, parser: Parser,
          model: ReaderModel | None, *, limit: int = 4) -> list[Evidence]:
     """The candidates ranked by probability of answering (features only when `model` is None)."""
     cands = candidates(hits)
@@ -166,7 +166,7 @@ def _has_name(name: str, tokens: set[str]) -> bool:
     return bool(words) and words[-1] in tokens
 
 
-def _verb_features(doc, question: Question, q_folded: str, q_tok: set[str]) -> dict[str, float]:  # noqa: ANN001
+def _verb_features(doc, question: Question, q_folded: str, q_tok: set[str]) -> dict[str, float]:
     """Roles: the sentence uses the asked verb, the asked type stands among that verb's dependents
     (the slot the question word fills), and the question's other arguments stand there too."""
     if not question.verb:
@@ -190,19 +190,20 @@ def _verb_features(doc, question: Question, q_folded: str, q_tok: set[str]) -> d
     return {"verb_found": found, "verb_slot": best_slot, "verb_args": best_args, "unslotted": unslotted}
 
 
-def _unit_features(doc, question: Question, span: str) -> dict[str, float]:  # noqa: ANN001
+def _unit_features(doc, question: Question, span: str) -> dict[str, float]:
     """What "how many votes" counts must be what the figure counts: "1,119 votes", not "38.62 percent"."""
     if not question.unit or not span:
         return {"unit": 0.0, "unit_missing": 0.0}
     for ent in doc.ents:
         if ent.text == span:
-            near = {t.lemma_.lower() for t in doc[ent.start: min(len(doc), ent.end + 3)]} | {ent.root.head.lemma_.lower()}
+            near = ({t.lemma_.lower() for t in doc[ent.start: min(len(doc), ent.end + 3)]}
+                    | {ent.root.head.lemma_.lower()})
             hit = question.unit in near
             return {"unit": float(hit), "unit_missing": float(not hit)}
     return {"unit": 0.0, "unit_missing": 1.0}
 
 
-def _new_name(doc, q_tok: set[str]) -> bool:  # noqa: ANN001
+def _new_name(doc, q_tok: set[str]) -> bool:
     """The sentence names something (not a figure) that the question does not."""
     return any(ent.label_ not in _FIGURES and not set(tokenize(ent.text)) & q_tok for ent in doc.ents)
 
@@ -210,7 +211,7 @@ def _new_name(doc, q_tok: set[str]) -> bool:  # noqa: ANN001
 _FIGURES = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
 
 
-def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> tuple[str, int]:  # noqa: ANN001
+def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> tuple[str, int]:
     """The entity of an asked type that the question does not already name, nearest the question's
     words, and its distance in tokens from them."""
     best, best_d = "", 1e9
@@ -229,7 +230,7 @@ def _typed_span(doc, question: Question, q_folded: str, q_tok: set[str]) -> tupl
     return best, int(best_d)
 
 
-def _is_subject(doc, name: str) -> bool:  # noqa: ANN001
+def _is_subject(doc, name: str) -> bool:
     last = tokenize(name)[-1:]
     for tok in doc:
         if tok.dep_ in ("nsubj", "nsubjpass", "agent") and last:

@@ -13,8 +13,9 @@ rag/decision.py, never by the model (it almost never says it does not know).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .chunking import split_sentences
 from .reader import Evidence
@@ -37,7 +38,8 @@ EXAMPLES = (
      "Traffic fell by 12.5 percent during the works.\n\n[2] Council vote\nThe council approved the plan "
      "because the old quay was unsafe for larger ships.",
      ("How much did harbour traffic drop during the works?", "12.5 percent"),
-     ("Why did the council approve the plan?", "The council approved the plan because the old quay was unsafe for larger ships.")),
+     ("Why did the council approve the plan?",
+      "The council approved the plan because the old quay was unsafe for larger ships.")),
 )
 NONE_REPLY = "NONE"
 MAX_REPLY_TOKENS = 48

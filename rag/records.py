@@ -1,9 +1,19 @@
-"""The typed records that flow through the engine: Document -> Chunk -> Hit -> Answer."""
+"""The typed records that flow through the engine: Document -> Chunk -> Candidate -> Hit -> Answer,
+with the search settings (Mode, Filters) and the answer stream's events (Draft, Final)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+
+from .text import fold, spelled_values
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+Fusion = Literal["rrf", "weighted"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,43 @@ class Chunk:
     def date(self) -> str:
         """The article's publication date (YYYY-MM-DD) from its metadata, or "" when it has none."""
         return str(self.metadata.get("published") or self.metadata.get("date") or "")[:10]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results: metadata equality (doc_id, publisher, ...) and a published-date range.
+    Values compare folded (rag.text.fold), "đ" in either spelling (rag.text.spelled_values), as search does."""
+
+    where: Mapping[str, str] | None = None
+    since: str | None = None  # ISO date, inclusive
+    until: str | None = None
+
+    def active(self) -> bool:
+        return bool(self.where or self.since or self.until)
+
+    def allows(self, doc_id: str, metadata: Mapping[str, Any]) -> bool:
+        for key, want in (self.where or {}).items():
+            have = doc_id if key in ("doc_id", "id") else metadata.get(key)
+            if have is None or fold(str(have)) not in spelled_values(str(want)):
+                return False
+        if self.since or self.until:
+            published = str(metadata.get("published") or "")[:10]
+            if not published:
+                return False  # undated articles cannot be shown to fall inside a range
+            if self.since and published < self.since[:10]:
+                return False
+            if self.until and published > self.until[:10]:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk a store's first-stage search ranked, its (fused) score and its unit-length vector."""
+
+    chunk: Chunk
+    score: float
+    vector: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -72,16 +119,7 @@ class Citation:
     date: str = ""  # the article's publication date, when its metadata has one
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "chunk_id": self.chunk_id,
-            "quote": self.quote,
-            "start": self.start,
-            "end": self.end,
-            "date": self.date or None,
-        }
+        return {**asdict(self), "date": self.date or None}
 
 
 @dataclass(frozen=True)
@@ -133,3 +171,21 @@ class Answer:
             "reply": self.reply,
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
         }
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A piece of the model's draft, as it writes it (shown while the engine checks the reply)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The checked answer: always the last event of an answer stream."""
+
+    answer: Answer
+
+
+# What Engine.ask_stream yields: Draft pieces, then one Final. Consumers `match` on the two.
+Event: TypeAlias = Draft | Final

@@ -7,47 +7,13 @@ being near-copies of one another (overlapping chunks of one passage).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Mapping
-
 import numpy as np
 
 from .embedding import Embedder
 from .errors import ConfigError
-from .records import Hit
+from .records import MODES, Candidate, Filters, Hit, Mode
 from .store import EmbeddedStore, Snapshot
-from .store.base import Candidate, Store
-from .text import fold
-
-Mode = Literal["dense", "lexical", "hybrid"]
-MODES = ("dense", "lexical", "hybrid")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict results: metadata equality (doc_id, publisher, ...) and a published-date range."""
-
-    where: Mapping[str, str] | None = None
-    since: str | None = None  # ISO date, inclusive
-    until: str | None = None
-
-    def active(self) -> bool:
-        return bool(self.where or self.since or self.until)
-
-    def allows(self, doc_id: str, metadata: Mapping[str, Any]) -> bool:
-        for key, want in (self.where or {}).items():
-            have = doc_id if key in ("doc_id", "id") else metadata.get(key)
-            if have is None or fold(str(have)) != fold(str(want)):
-                return False
-        if self.since or self.until:
-            published = str(metadata.get("published") or "")[:10]
-            if not published:
-                return False  # undated articles cannot be shown to fall inside a range
-            if self.since and published < self.since[:10]:
-                return False
-            if self.until and published > self.until[:10]:
-                return False
-        return True
+from .store.base import Store
 
 
 class Retriever:

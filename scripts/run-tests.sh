@@ -17,4 +17,6 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# The linter first (rules in pyproject.toml): a finding fails the run before the long tests start.
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -29,7 +29,7 @@ CORPUS = ROOT / "corpus"
 class CountingEmbedder:
     """The real embedder, recording which texts it was asked to embed."""
 
-    def __init__(self, inner) -> None:  # noqa: ANN001
+    def __init__(self, inner) -> None:
         self.inner = inner
         self.id = inner.id
         self.calls: list[list[str]] = []
@@ -38,14 +38,14 @@ class CountingEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
-    def embed(self, texts, *, progress=False):  # noqa: ANN001, ANN201
+    def embed(self, texts, *, progress=False):
         self.calls.append(list(texts))
         return self.inner.embed(texts, progress=progress)
 
-    def count_tokens(self, texts):  # noqa: ANN001, ANN201
+    def count_tokens(self, texts):
         return self.inner.count_tokens(texts)
 
-    def token_offsets(self, text):  # noqa: ANN001, ANN201
+    def token_offsets(self, text):
         return self.inner.token_offsets(text)
 
     @property
@@ -69,7 +69,7 @@ def machine_choices():
 def embedder():
     """The default embedder backend, as the CLI and the server build it (the ONNX export is cached)."""
     from rag.config import load_settings
-    from rag.embedding import make_embedder
+    from rag.models import make_embedder
 
     settings = load_settings()
     emb = make_embedder(settings.embedder_backend, settings.embedder, cache_dir=ROOT / ".rag/models")
@@ -97,12 +97,10 @@ def corpus_docs():
 
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory, embedder) -> Path:
-    from rag.ingest import ingest
-
     from rag.config import load_settings
 
     index_dir = tmp_path_factory.mktemp("corpus-index")
-    ingest([CORPUS], index_dir=index_dir, embedder=embedder, backend=load_settings().embedded_backend)
+    ingest_index([CORPUS], index_dir=index_dir, embedder=embedder, backend=load_settings().embedded_backend)
     return index_dir
 
 
@@ -112,10 +110,27 @@ def corpus_index(tmp_path_factory, embedder) -> Path:
 FOLDER_ENV = {"RAG_EMBEDDED_BACKEND": "folder"}
 
 
-def ingest_folder(*args, **kwargs):
+def ingest_index(paths, *, index_dir, embedder, backend="auto", params=None, keep_snapshots=5, use_cache=True,
+                 **rules):
+    """rag.ingest.ingest into the embedded store of that kind in index_dir (the Engine takes its
+    store from the settings; the tests name folders)."""
+    from rag import store
     from rag.ingest import ingest
 
-    return ingest(*args, backend="folder", **kwargs)
+    writer = store.embedded_writer(index_dir, backend, params=params, keep=keep_snapshots, use_cache=use_cache)
+    return ingest(paths, writer, embedder=embedder, **rules)
+
+
+def ingest_folder(*args, **kwargs):
+    return ingest_index(*args, backend="folder", **kwargs)
+
+
+def ingest_pg(paths, *, url, embedder, cache_dir=None, **rules):
+    """rag.ingest.ingest into the PostgreSQL store at url."""
+    from rag.ingest import ingest
+    from rag.store.pg_writer import PostgresWriter
+
+    return ingest(paths, PostgresWriter(url, cache_dir=cache_dir), embedder=embedder, **rules)
 
 
 def corrupt_index(index_dir: Path) -> Path:
@@ -145,7 +160,7 @@ def engine(corpus_index, embedder):
 @pytest.fixture
 def browser():
     """Headless Chromium windows for browser tests: `browser(width, height)`, all closed afterwards."""
-    from ui.testing import chrome
+    from devtools.testing import chrome
 
     drivers = []
 

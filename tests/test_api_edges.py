@@ -8,9 +8,9 @@ import shutil
 
 import httpx
 import pytest
-
 from conftest import corrupt_index
-from ui.testing import LiveServer
+
+from devtools.testing import LiveServer
 
 QUESTION = "Which body issued an arrest warrant for Milošević?"
 
@@ -104,10 +104,10 @@ def test_a_broken_index_says_the_archive_is_unavailable_without_details(engine, 
             assert str(tmp_path) not in r.text and "rag ingest" not in r.text
         stream = client.post("/api/ask/stream", json={"question": QUESTION}).text
         assert "archive is unavailable" in stream and str(tmp_path) not in stream
-    from ui.chat import _error_text
     from rag.errors import IndexError_
+    from ui.errors import public_error  # what the chat page, the API and MCP tell a reader
 
-    assert _error_text(IndexError_(f"the index file {index_dir}/CURRENT is corrupt")) == \
+    assert public_error(IndexError_(f"the index file {index_dir}/CURRENT is corrupt")) == \
         "the archive is unavailable right now; please try again later"
 
 
@@ -115,8 +115,8 @@ def _events(text: str) -> list[tuple[str, str]]:
     out = []
     for block in text.strip().split("\n\n"):
         lines = block.split("\n")
-        name = next((l[7:] for l in lines if l.startswith("event: ")), "")
-        data = "\n".join(l[6:] for l in lines if l.startswith("data: "))
+        name = next((line[7:] for line in lines if line.startswith("event: ")), "")
+        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
         out.append((name, data))
     return out
 
@@ -167,7 +167,8 @@ def test_the_openai_endpoint_waits_in_the_same_line(engine, tmp_path):
     app = _app(engine, tmp_path, answer_workers=1, answer_queue_size=1, stream_heartbeat_s=0.2)
 
     def chat(client: httpx.Client, i: int, stream: bool = False) -> httpx.Response:
-        body = {"model": "newsroom-rag", "stream": stream, "messages": [{"role": "user", "content": f"{QUESTION} ({i})"}]}
+        body = {"model": "newsroom-rag", "stream": stream,
+                "messages": [{"role": "user", "content": f"{QUESTION} ({i})"}]}
         return client.post("/v1/chat/completions", json=body)
 
     with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=300) as client:

@@ -4,7 +4,7 @@ The 1,000+ request run is `python -m eval.fuzz_api --examples 260` (figures in t
 
 import pytest
 
-from ui.testing import LiveServer
+from devtools.testing import LiveServer
 
 EXAMPLES = 12  # per operation and mode: 2 POST operations x (valid + invalid) x 12, and health
 

@@ -3,15 +3,15 @@
 import json
 
 import pytest
+from conftest import CORPUS, ROOT
+from conftest import ingest_index as ingest
 
 from rag import autotune
 from rag.autotune import CpuInfo, Trial, choose
 from rag.config import load_settings
 from rag.embedding import backend_of
 from rag.errors import ModelError
-from rag.ingest import ingest
 from rag.pipeline import Engine
-from conftest import CORPUS, ROOT
 
 # Recorded `rag bench --only embed` medians (chunks/s, 512 chunks, batch 32) on two machines, with the
 # min cosine to float32 measured there. VNNI: Intel Xeon with AVX-512 VNNI, 2 cores
@@ -95,7 +95,7 @@ def test_an_explicit_backend_overrides_the_measurement(monkeypatch):
 
 @pytest.mark.parametrize("backend", ["folder", "disk"])
 def test_auto_serves_an_index_with_the_backend_that_built_it(tmp_path, backend):
-    from rag.embedding import make_embedder
+    from rag.models import make_embedder
 
     index_dir = tmp_path / "index"
     ingest([CORPUS], index_dir=index_dir, embedder=make_embedder("onnx-int8", cache_dir=ROOT / ".rag/models"),

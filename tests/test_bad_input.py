@@ -4,13 +4,13 @@ import json
 import shutil
 
 import pytest
+from conftest import CORPUS
+from conftest import ingest_folder as ingest  # the snapshot folder's files; tests/test_store_disk.py: the disk store's
 
 from rag import store
 from rag.errors import IndexError_
 from rag.ingest import NothingToIngest
 from rag.loaders import load_paths
-from conftest import CORPUS
-from conftest import ingest_folder as ingest  # the snapshot folder's files; tests/test_store_disk.py: the disk store's
 
 
 def test_bad_front_matter_names_the_file_and_line_and_skips_only_it(tmp_path):

@@ -31,7 +31,8 @@ def test_chunks_respect_the_token_budget_and_sentence_boundaries(corpus_docs, em
 
 
 def test_sentence_splitter_handles_abbreviations_and_quotes():
-    text = "The U.S. Agency for International Development helped. Mr. Smith agreed. He said “No.” Then he left.\nNew line"
+    text = ("The U.S. Agency for International Development helped. Mr. Smith agreed. He said “No.” Then he left."
+            "\nNew line")
     sents = [text[s:e] for s, e in split_sentences(text)]
     assert sents == [
         "The U.S. Agency for International Development helped.",

@@ -1,7 +1,8 @@
 import re
 
-from rag.cleaning import DEFAULT_RULES, LineRule, clean_text
 from conftest import CORPUS
+
+from rag.cleaning import DEFAULT_RULES, LineRule, clean_text
 
 CHROME = ["Skip to main content", "Share to or", "Leave a Comment", "7 months ago"]
 CAPTION = "A protester rips up one of Slobodan Milošević’s campaign posters in Belgrade. October 6, 2000."

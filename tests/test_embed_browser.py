@@ -11,9 +11,9 @@ import io
 import logging
 
 import pytest
-
-from ui.testing import LiveServer, browser_missing
 from test_ui_browser import WARRANT, _ask, _wait, _wait_answers
+
+from devtools.testing import LiveServer, browser_missing
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,7 +28,7 @@ def _host(chat: dict[str, str]) -> LiveServer:
     from starlette.responses import HTMLResponse
     from starlette.routing import Route
 
-    def page(request):  # noqa: ANN001, ANN202
+    def page(request):
         return HTMLResponse(
             '<!doctype html><html><head><meta charset="utf-8"><title>Host</title></head><body>'
             '<h1>Host article</h1><iframe id="chat" style="width:400px;height:800px" '
@@ -40,9 +40,9 @@ def _host(chat: dict[str, str]) -> LiveServer:
 def test_embed_token_on_allowed_origin_answers_and_other_origins_are_refused(engine, tmp_path):
     from selenium.webdriver.common.by import By
 
+    from devtools.testing import chrome
     from ui.embedauth import mint_embed_token, signing_key
     from ui.server import create_app
-    from ui.testing import chrome
 
     chat: dict[str, str] = {}
     allowed, other = _host(chat), _host(chat)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from rag.embedding import OnnxEmbedder, make_embedder, default_embedder_path
-from rag.errors import ConfigError, ModelError
 from conftest import ROOT
+
+from rag.embedding import OnnxEmbedder, default_embedder_path
+from rag.errors import ConfigError, ModelError
+from rag.models import make_embedder
 
 TEXTS = [
     "Milošević won 38.62 percent and Koštunica got 48.96 percent in the first round.",

@@ -131,7 +131,8 @@ def test_required_fields_and_types(items):
             if field not in item:
                 problems.append(f"{_iid(item)}: missing field {field!r}")
             elif not isinstance(item[field], typ):
-                problems.append(f"{_iid(item)}: field {field!r} should be {typ.__name__}, got {type(item[field]).__name__}")
+                problems.append(f"{_iid(item)}: field {field!r} should be {typ.__name__}, "
+                                f"got {type(item[field]).__name__}")
         if problems:
             continue
         if not item["question"].strip():
@@ -148,7 +149,8 @@ def test_required_fields_and_types(items):
                 and turn["question"].strip()
                 and turn["answer"].strip()
             ):
-                problems.append(f"{_iid(item)}: history turns need non-empty 'question' and 'answer' strings, got {turn!r}")
+                problems.append(f"{_iid(item)}: history turns need non-empty 'question' and 'answer' strings, "
+                                f"got {turn!r}")
         unknown = set(item["tags"]) - ALLOWED_TAGS
         if unknown:
             problems.append(f"{_iid(item)}: unknown tags {sorted(unknown)}")
@@ -184,7 +186,8 @@ def test_doc_tags_match_evidence_location(items, corpus):
                 continue
             texts = [text for name, text in corpus.items() if name.startswith(tag[3:] + "_")]
             if not any(quote in text for quote in item["evidence"] for text in texts):
-                problems.append(f"{_iid(item)}: tagged {tag} but no evidence quote is in that article: {item['evidence']!r}")
+                problems.append(f"{_iid(item)}: tagged {tag} but no evidence quote is in that article: "
+                                f"{item['evidence']!r}")
     assert not problems, "\n".join(problems)
 
 
@@ -207,7 +210,8 @@ def test_unanswerable_items_are_marked_and_empty(items):
         tags = item.get("tags", [])
         if "unanswerable" in tags or "injection" in tags:
             if item.get("answerable") is not False:
-                problems.append(f"{_iid(item)}: tagged unanswerable/injection but answerable is {item.get('answerable')!r}")
+                problems.append(f"{_iid(item)}: tagged unanswerable/injection but answerable is "
+                                f"{item.get('answerable')!r}")
             if item.get("answers") or item.get("evidence"):
                 problems.append(f"{_iid(item)}: unanswerable item should have empty answers and evidence")
         if item.get("answerable") is False and "unanswerable" not in tags:
@@ -275,7 +279,8 @@ def test_archive_questions_do_not_copy_their_evidence(archive_items):
             continue
         copied = grams & set().union(*(_five_grams(e) for e in item["evidence"]))
         if len(copied) / len(grams) >= MAX_COPIED_5GRAMS:
-            problems.append(f"{_iid(item)}: {len(copied)}/{len(grams)} word 5-grams from the evidence: {item['question']!r}")
+            problems.append(f"{_iid(item)}: {len(copied)}/{len(grams)} word 5-grams from the evidence: "
+                            f"{item['question']!r}")
     assert not problems, "\n".join(problems)
 
 

@@ -11,7 +11,8 @@ from eval.qa import QAItem, load_qa
 from rag.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = [ROOT / "eval" / "qa.jsonl", *sorted((ROOT / "eval").glob("qa_holdout_*.jsonl")), ROOT / "eval" / "archive" / "qa.jsonl"]
+SETS = [ROOT / "eval" / "qa.jsonl", *sorted((ROOT / "eval").glob("qa_holdout_*.jsonl")),
+        ROOT / "eval" / "archive" / "qa.jsonl"]
 
 ITEM = {"id": "t001", "question": "Who?", "answers": ["Ivanov"], "evidence": ["Ivanov met him"], "history": [],
         "answerable": True, "tags": ["standalone"], "split": "heldout"}

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from eval.gate import DEFAULT_THRESHOLDS, check_thresholds, gate_lines, load_thresholds
 from eval.qa import load_qa
-from eval.runner import (DEFAULT_THRESHOLDS, check_thresholds, gate_lines, load_thresholds, main, rescore,
-                         run_eval)
+from eval.runner import main, rescore, run_eval
 from rag.config import Settings
 from rag.records import Answer, Chunk, Citation, Hit
 
@@ -81,7 +81,7 @@ def test_run_eval_writes_results_metrics_and_a_report_with_plots(items, tmp_path
         assert key in rows[0], key
     assert rows[0]["correct"] is False and rows[1]["correct"] is True
     # Follow-up history is replayed as written.
-    for item, (question, history) in zip(subset, engine.calls):
+    for item, (question, history) in zip(subset, engine.calls, strict=True):
         assert question == item.question and history == item.history
 
     saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -237,5 +237,5 @@ def test_gate_on_full_set(request):
     thresholds = load_thresholds(DEFAULT_THRESHOLDS)
     metrics = run_eval(engine, load_qa(QA), out_dir=out, progress=False, qa_file=QA, thresholds=thresholds)
     failures, _ = check_thresholds(metrics, thresholds)
-    assert not failures, "evaluation gate failed (report: %s):\n%s" % (
+    assert not failures, "evaluation gate failed (report: {}):\n{}".format(
         out / "report.md", "\n".join(gate_lines(failures)))

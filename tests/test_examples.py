@@ -2,13 +2,15 @@
 
 import json
 
+from conftest import ROOT
+
 from rag.text import fold
 from ui.chat import choose_examples
-from conftest import ROOT
 
 
 def _qa():
-    return {r["question"]: r for r in map(json.loads, (ROOT / "eval" / "qa.jsonl").read_text(encoding="utf-8").splitlines())}
+    return {r["question"]: r
+            for r in map(json.loads, (ROOT / "eval" / "qa.jsonl").read_text(encoding="utf-8").splitlines())}
 
 
 def test_examples_come_from_the_eval_set_and_are_answered_correctly(engine):
@@ -23,13 +25,15 @@ def test_examples_come_from_the_eval_set_and_are_answered_correctly(engine):
 
 
 def test_another_archive_gets_none_of_the_demo_questions(tmp_path, embedder):
+    from conftest import ingest_index as ingest
+
     from rag.config import load_settings
-    from rag.ingest import ingest
     from rag.pipeline import Engine
 
     folder = tmp_path / "other"
     folder.mkdir()
-    (folder / "a.txt").write_text("The Quuxville harvest festival was founded in 1911 by Mara Zorblat.", encoding="utf-8")
+    (folder / "a.txt").write_text("The Quuxville harvest festival was founded in 1911 by Mara Zorblat.",
+                                  encoding="utf-8")
     ingest([folder], index_dir=tmp_path / "index", embedder=embedder)
     other = Engine(load_settings(index_dir=tmp_path / "index", corpus_dir=folder), embedder=embedder)
     assert choose_examples(other, other.settings) == []
@@ -39,4 +43,5 @@ def test_a_configured_list_keeps_only_questions_the_engine_answers(engine):
     settings = engine.settings.model_copy(update={"example_questions": [
         "Who was Milošević's chief rival in the 2000 Yugoslav presidential race?",
         "What is the population of the capital of Mars?"]})
-    assert choose_examples(engine, settings) == ["Who was Milošević's chief rival in the 2000 Yugoslav presidential race?"]
+    assert choose_examples(engine, settings) == [
+        "Who was Milošević's chief rival in the 2000 Yugoslav presidential race?"]

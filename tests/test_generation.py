@@ -17,15 +17,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rag import generation  # noqa: E402
-from rag.errors import ConfigError, GenerationError, ModelError  # noqa: E402
-from rag.modelcache import write_atomically  # noqa: E402
-from rag.generation import (  # noqa: E402
+from rag import generation
+from rag.errors import ConfigError, GenerationError, ModelError
+from rag.generation import (
     OpenAIGenerator,
     TransformersGenerator,
     _StopScanner,
-    make_generator,
 )
+from rag.modelcache import write_atomically
+from rag.models import make_generator
 
 CHAT = [
     {"role": "system", "content": "You are a concise assistant."},
@@ -144,7 +144,7 @@ def test_concurrent_sessions_get_the_same_answers_as_serial_ones(smol, story):
     serial_chat = smol.generate(CHAT, max_new_tokens=8)
     results: dict[str, str] = {}
 
-    def run(name, messages):  # noqa: ANN001
+    def run(name, messages):
         results[name] = smol.generate(messages, max_new_tokens=8 if name == "chat" else 24)
 
     threads = [threading.Thread(target=run, args=a) for a in (("chat", CHAT), ("story", STORY))]
@@ -177,7 +177,7 @@ def test_conversion_is_cached_as_safetensors(cached_folder, model_cache):
 def test_second_instance_loads_the_cache_without_converting(cold, model_cache, monkeypatch):
     smol, cold_seconds = cold
 
-    def no_conversion(path):  # noqa: ANN001
+    def no_conversion(path):
         raise AssertionError(f"converted {path} again")
 
     monkeypatch.setattr(generation, "_convert_gguf", no_conversion)
@@ -289,10 +289,10 @@ class ChatServer(ThreadingHTTPServer):
 class ChatHandler(BaseHTTPRequestHandler):
     server: ChatServer
 
-    def log_message(self, *args) -> None:  # noqa: ANN002 - keep pytest output clean
+    def log_message(self, *args) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
         if self.server.status != 200:

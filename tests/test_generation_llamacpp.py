@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ConfigError, GenerationError, ModelError
-from rag.generation import LlamaCppGenerator, default_gguf_path, make_generator
+from rag.generation import LlamaCppGenerator, default_gguf_path
+from rag.models import make_generator
 
 CHAT = [
     {"role": "system", "content": "You are a concise assistant."},

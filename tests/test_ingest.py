@@ -5,14 +5,14 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CORPUS, FOLDER_ENV, ROOT, CountingEmbedder
+from conftest import ingest_folder as ingest  # the folder store's files and rules (conftest.FOLDER_ENV)
 
 from rag import store
 from rag.chunking import ChunkingSettings
-from rag.embedding import make_embedder
 from rag.errors import IndexMismatchError
+from rag.models import make_embedder
 from rag.retrieval import Retriever
-from conftest import CORPUS, FOLDER_ENV, ROOT, CountingEmbedder
-from conftest import ingest_folder as ingest  # the folder store's files and rules (conftest.FOLDER_ENV)
 
 
 @pytest.fixture()
@@ -90,8 +90,10 @@ def test_index_built_with_other_settings_is_refused_with_rebuild_advice(tmp_path
         ingest([corpus_copy], index_dir=index_dir, embedder=embedder, chunking=ChunkingSettings(100, 20))
     manifest = store.load(index_dir).manifest
     with pytest.raises(IndexMismatchError, match="other-model.*--rebuild"):
-        store.check_compatible(manifest, embedder_id="other-model", chunking=ChunkingSettings().to_json(), where=index_dir)
-    rebuilt = ingest([corpus_copy], index_dir=index_dir, embedder=embedder, chunking=ChunkingSettings(100, 20), rebuild=True)
+        store.check_compatible(manifest, embedder_id="other-model", chunking=ChunkingSettings().to_json(),
+                               where=index_dir)
+    rebuilt = ingest([corpus_copy], index_dir=index_dir, embedder=embedder, chunking=ChunkingSettings(100, 20),
+                     rebuild=True)
     assert rebuilt.embedded_chunks == rebuilt.chunks > 0
 
 
@@ -104,7 +106,9 @@ def test_failure_mid_write_leaves_the_previous_index_live(tmp_path, corpus_copy,
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.np, "save", boom)
+    import numpy as np
+
+    monkeypatch.setattr(np, "save", boom)  # numpy is one module: rag/store/embedded.py saves with it
     with pytest.raises(OSError):
         ingest([corpus_copy], index_dir=index_dir, embedder=embedder)
     monkeypatch.undo()
@@ -203,6 +207,7 @@ def test_ingest_holds_one_document_at_a_time_and_one_copy_of_the_vectors(tmp_pat
     import numpy as np
 
     import rag.ingest as ingest_mod
+    import rag.store.folder_writer as writer_mod
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -219,7 +224,7 @@ def test_ingest_holds_one_document_at_a_time_and_one_copy_of_the_vectors(tmp_pat
         return chunk(doc, *args, **kwargs)
 
     assembled: list[tuple[np.ndarray | None, np.ndarray]] = []
-    assemble = ingest_mod._assemble
+    assemble = writer_mod._assemble
 
     def recording(parts, fresh, n, dim):
         out = assemble(parts, fresh, n, dim)
@@ -227,7 +232,7 @@ def test_ingest_holds_one_document_at_a_time_and_one_copy_of_the_vectors(tmp_pat
         return out
 
     monkeypatch.setattr(ingest_mod, "chunk_document", watching)
-    monkeypatch.setattr(ingest_mod, "_assemble", recording)
+    monkeypatch.setattr(writer_mod, "_assemble", recording)
     report = ingest([folder], index_dir=tmp_path / "index", embedder=embedder)
     assert report.documents == 6
     # While a document is chunked, at most the one before it is still referenced (by the loop variable).

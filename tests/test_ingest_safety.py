@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CORPUS, ROOT
+from conftest import ingest_index as ingest_any
 
 from rag import store
 from rag.errors import IndexError_
-from rag.ingest import NothingToIngest, PruneRefused, ingest as ingest_any
-from conftest import CORPUS, ROOT
+from rag.ingest import NothingToIngest, PruneRefused
 
 DOCS = {"000_c072f841d33a32ed", "001_557b18325e1c198b"}
 

@@ -4,7 +4,6 @@ import pytest
 
 from rag.errors import LoadError
 from rag.loaders import load_paths
-from conftest import CORPUS
 
 
 def test_corpus_loads_with_sidecar_metadata(corpus_docs):
@@ -19,7 +18,8 @@ def test_corpus_loads_with_sidecar_metadata(corpus_docs):
 def test_jsonl_one_article_per_line_with_extra_fields_kept(tmp_path):
     f = tmp_path / "feed.jsonl"
     rows = [
-        {"id": "a1", "title": "One", "text": "First body.", "url": "https://x/1", "published": "2020-01-02", "section": "World"},
+        {"id": "a1", "title": "One", "text": "First body.", "url": "https://x/1", "published": "2020-01-02",
+         "section": "World"},
         {"title": "No id", "text": "Second body."},
     ]
     f.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
@@ -69,7 +69,8 @@ def test_html_extracts_the_article_not_the_chrome(tmp_path):
 
 def test_markdown_front_matter_and_markup(tmp_path):
     (tmp_path / "a.md").write_text(
-        "---\ntitle: Front title\npublisher: Wire\npublished: 2001-04-01\n---\n# Heading\n\nSome **bold** [link](http://x) text.\n",
+        "---\ntitle: Front title\npublisher: Wire\npublished: 2001-04-01\n---\n"
+        "# Heading\n\nSome **bold** [link](http://x) text.\n",
         encoding="utf-8",
     )
     [doc] = load_paths([tmp_path / "a.md"]).documents

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ui.testing import free_port
+from devtools.testing import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def _env(corpus_index: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-async def _check_session(client) -> None:  # noqa: ANN001 - mcp.Client
+async def _check_session(client) -> None:
     """What every transport must give: the tools, a cited answer whose offsets hold in the article
     resource, and a refusal that says it is one."""
     tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -111,10 +111,10 @@ def http_server(corpus_index, tmp_path_factory):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
                 proc.kill()
-                raise TimeoutError(f"rag mcp did not listen on {port}:\n{log.read_text()[-3000:]}")
+                raise TimeoutError(f"rag mcp did not listen on {port}:\n{log.read_text()[-3000:]}") from exc
             time.sleep(0.2)
     yield f"http://127.0.0.1:{port}/mcp"
     proc.terminate()

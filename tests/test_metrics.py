@@ -1,12 +1,23 @@
-"""The evaluation metrics on hand-computed cases (rag/metrics.py and the scoring in eval/runner.py)."""
+"""The evaluation metrics on hand-computed cases (eval/metrics.py, groundedness in rag/grounding.py, and
+the scoring and aggregation in eval/scoring.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from eval.metrics import (
+    answer_correct,
+    contains_evidence,
+    neighbour_recall,
+    percentile,
+    refusal_sweep,
+    retrieval_metrics,
+    token_f1,
+    wilson_interval,
+)
 from eval.qa import QAItem
-from eval.runner import aggregate, cited_passage, compute_metrics, score_item, ungrounded_terms
-from rag.metrics import answer_correct, contains_evidence, percentile, retrieval_metrics, token_f1
+from eval.scoring import aggregate, cited_passage, compute_metrics, score_item
+from rag.grounding import ungrounded_terms
 from rag.records import Answer, Chunk, Citation, Hit, Turn
 
 EVIDENCE = "Milošević won 38.62 percent and Koštunica got 48.96 percent"
@@ -37,7 +48,7 @@ def _row(item: QAItem, answer: dict) -> dict:
     return {"id": item.id, **answer, "categories": item.categories, **score_item(item, answer)}
 
 
-# -- rag.metrics ---------------------------------------------------------------------------------
+# -- eval.metrics --------------------------------------------------------------------------------
 
 def test_contains_evidence_folds_case_diacritics_and_quotes():
     assert contains_evidence("MILOSEVIC won 38.62  percent and Kostunica got 48.96 percent.", [EVIDENCE])
@@ -61,6 +72,12 @@ def test_recall_at_k_and_mrr_on_a_hand_made_ranking():
     assert m["n"] == 4
     # Questions without evidence do not count at all.
     assert retrieval_metrics(results + [["x"]], [ev] * 4 + [[]], ks=(1,))["n"] == 4
+
+
+def test_neighbour_recall_is_the_share_of_the_exact_top_k_found_in_any_order():
+    exact = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    approx = [[4, 3, 9, 1], [-1, -1, -1, -1]]  # 3 of 4 found; a search that found nothing pads with -1
+    assert neighbour_recall(exact, approx) == pytest.approx((3 / 4 + 0) / 2)
 
 
 def test_answer_correct_whole_words_after_normalising():
@@ -250,8 +267,6 @@ def test_wrong_when_answering_counts_wrong_answers_and_answered_unanswerables():
 
 
 def test_refusal_sweep_trades_coverage_for_wrong_answers():
-    from rag.metrics import refusal_sweep
-
     sweep = refusal_sweep([0.9, 0.8, 0.3, 0.2], [True, True, False, True])
     assert sweep[0] == (0.2, 1.0, 0.25)  # everything answered: one wrong of four
     assert sweep[1] == (0.3, 0.75, pytest.approx(1 / 3))
@@ -259,8 +274,6 @@ def test_refusal_sweep_trades_coverage_for_wrong_answers():
 
 
 def test_wilson_interval_brackets_the_share_and_stays_in_range():
-    from rag.metrics import wilson_interval
-
     lo, hi = wilson_interval(85, 100)
     assert 0.76 < lo < 0.85 < hi < 0.92  # 0.767-0.907 by the textbook formula
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] > 0.2

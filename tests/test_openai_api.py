@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ui.testing import LiveServer
+from devtools.testing import LiveServer
 
 TOKEN = "openai-t0ken-for-tests"
 MODEL = "newsroom-rag"
@@ -35,7 +35,7 @@ def client(server):
         yield c
 
 
-def _citations(obj) -> list[dict]:  # noqa: ANN001 - an SDK model; our fields arrive as extras
+def _citations(obj) -> list[dict]:
     return (obj.model_extra or {}).get("citations")
 
 
@@ -115,7 +115,8 @@ def test_refusal_is_a_normal_completion(client):
     chunks = list(client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": UNANSWERABLE}], stream=True))
     assert chunks[-1].model_extra["refused"] is True and _citations(chunks[-1]) == []
-    assert "".join(ch.choices[0].delta.content or "" for ch in chunks).startswith(("No confident answer.", "Not in the archive."))
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks).startswith(
+        ("No confident answer.", "Not in the archive."))
 
 
 def test_token_and_bad_requests(server, client):

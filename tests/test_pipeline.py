@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.citations import NOT_FOUND_PREFIX, REFUSAL_PREFIX
+from rag.conversation import rewrites
 from rag.records import Turn
 
 
@@ -99,13 +100,30 @@ def test_instructions_inside_a_document_change_nothing(tmp_path, embedder, answe
     assert all(c.quote in (folder / "kotor.txt").read_text(encoding="utf-8") for c in a.citations)
 
 
-def test_stream_yields_draft_pieces_then_one_answer(answering):
-    from rag.records import Answer
+def test_read_searches_with_the_earlier_turn_but_analyses_the_question_alone(engine):
+    turn = Turn("When did Putin call Clinton?", "On October 6 [1].")
+    found = engine.read("Where did that conversation take place?", [turn])
+    assert found.rewrite.follows == "When did Putin call Clinton? On October 6."
+    assert found.question.text == found.rewrite.question == "Where did that conversation take place?"
+    assert engine.standalone_question("Where did that conversation take place?", [turn]) == found.rewrite.text
+    assert found.hits and found.evidence
+    assert list(found.evidence) == sorted(found.evidence, key=lambda ev: -ev.score)
 
-    items = list(answering.ask_stream("When did Milosevic die?"))
-    assert isinstance(items[-1], Answer) and not any(isinstance(i, Answer) for i in items[:-1])
-    assert all(isinstance(i, str) for i in items[:-1]) and "".join(items[:-1]) == items[-1].reply
-    assert items[-1].text.startswith("March 11, 2006 — ")
+
+def test_first_stage_pools_the_evidence_of_every_rewrite(engine):
+    turn = Turn("Who was Milošević's chief rival?", "Vojislav Koštunica [1].")
+    pooled = engine.first_stage("And when did he admit defeat?", [turn], limit=2)
+    assert len(rewrites("And when did he admit defeat?", [turn], engine.parser)) > 1
+    assert len(pooled) == 2 * len(rewrites("And when did he admit defeat?", [turn], engine.parser))
+
+
+def test_stream_yields_draft_pieces_then_one_answer(answering):
+    from rag.records import Draft, Final
+
+    *drafts, last = answering.ask_stream("When did Milosevic die?")
+    assert isinstance(last, Final) and all(isinstance(d, Draft) for d in drafts)
+    assert "".join(d.text for d in drafts) == last.answer.reply
+    assert last.answer.text.startswith("March 11, 2006 — ")
 
 
 def test_a_follow_up_that_names_nothing_is_never_said_to_be_missing(answering):

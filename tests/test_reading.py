@@ -39,7 +39,8 @@ def test_the_fixed_instructions_come_first_so_their_cache_is_reused(wins):
     a = prompt_messages("What share did Kostunica get?", wins)
     b = prompt_messages("When was the runoff?", wins[:1])
     assert a[:-1] == b[:-1] and a[0] == {"role": "system", "content": INSTRUCTIONS}
-    assert "[1] Serbian vote (2000-09-28)" in a[-1]["content"] and a[-1]["content"].endswith("Question: What share did Kostunica get?")
+    assert ("[1] Serbian vote (2000-09-28)" in a[-1]["content"]
+            and a[-1]["content"].endswith("Question: What share did Kostunica get?"))
     # Everything before the question is the prefix of a prompt that reads one window more.
     one, two = prompt_messages("Q?", wins[:1])[-1]["content"], prompt_messages("Q?", wins)[-1]["content"]
     assert two.startswith(one.split("\n\nQuestion:")[0])
@@ -56,7 +57,8 @@ def test_a_reply_is_found_as_the_article_writes_it(wins, reply, phrase):
     found = locate(reply, wins)
     assert isinstance(found, Located) and found.phrase == phrase
     assert found.exact == (clean_reply(reply) == phrase)
-    assert phrase in found.sentence.text and TEXT[found.sentence.start - 1000:found.sentence.end - 1000] == found.sentence.text
+    assert (phrase in found.sentence.text
+            and TEXT[found.sentence.start - 1000:found.sentence.end - 1000] == found.sentence.text)
 
 
 def test_a_reply_over_a_sentence_boundary_cites_the_sentence_it_starts_in(wins):

@@ -1,4 +1,4 @@
-"""The disk store (rag/store/disk.py, rag/store/disk_ingest.py): the folder store's guarantees, bounded memory."""
+"""The disk store (rag/store/disk.py, rag/store/disk_writer.py): the folder store's guarantees, bounded memory."""
 
 import os
 import shutil
@@ -8,15 +8,16 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import CORPUS, ROOT, CountingEmbedder, ingest_folder
+from conftest import ingest_index as ingest
 
 from rag import store
 from rag.errors import IndexError_, IndexMismatchError
 from rag.index import IdIndex, IndexParams
-from rag.ingest import PruneRefused, ingest
+from rag.ingest import PruneRefused
 from rag.retrieval import Filters, Retriever
 from rag.store import disk
 from rag.store.disk import DiskStore
-from conftest import CORPUS, ROOT, CountingEmbedder, ingest_folder
 
 KOSTUNICA = "000_c072f841d33a32ed"
 
@@ -57,7 +58,8 @@ def test_search_matches_the_folder_store(tmp_path, corpus_copy, embedder, disk_i
     for doc_id in folder.store.document_ids():
         assert ondisk.store.document_chunks(doc_id) == folder.store.document_chunks(doc_id)
     for q in ("Kostunica 48.96", "What did Clinton and Putin discuss about Milosevic?"):
-        assert [h.chunk for h in ondisk.search(q, 5, mode="dense")] == [h.chunk for h in folder.search(q, 5, mode="dense")]
+        assert ([h.chunk for h in ondisk.search(q, 5, mode="dense")]
+                == [h.chunk for h in folder.search(q, 5, mode="dense")])
     hit = ondisk.search("Kostunica", 1, mode="lexical")[0]
     assert "Koštunica" in hit.chunk.text
     assert ondisk.search("48.96", 1, mode="lexical")[0].chunk.text.count("48.96") >= 1
@@ -100,7 +102,8 @@ def test_incremental_update_rollback_and_prune(tmp_path, corpus_copy, embedder, 
     assert old.dense.ntotal == old.counts()["chunks"] == sum(len(t) for t in first.values())
     # A running store follows another process's switch (here: rolling forward again).
     store.rollback(disk_index, snaps[1].name, backend="disk")
-    assert "quokkas" in " ".join(c.chunk.text for c in old.search("quokkas", None, 5, mode="lexical", fusion="rrf", alpha=0.3))
+    assert "quokkas" in " ".join(
+        c.chunk.text for c in old.search("quokkas", None, 5, mode="lexical", fusion="rrf", alpha=0.3))
 
     article.unlink()
     with pytest.raises(PruneRefused):  # half the archive

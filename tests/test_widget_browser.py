@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ui.testing import LiveServer, browser_missing
+from devtools.testing import LiveServer, browser_missing
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,7 +53,7 @@ class HostPage:
 
         self.body = ""
 
-        def page(request):  # noqa: ANN001, ANN202
+        def page(request):
             return HTMLResponse(
                 '<!doctype html><html><head><meta charset="utf-8"><title>Host article</title>'
                 # Host styles that would spoil the widget if they reached into it.
@@ -69,18 +69,17 @@ class HostPage:
         return self.server.url
 
 
-from ui.testing import wait_for as _wait  # noqa: E402
-
+from devtools.testing import wait_for as _wait  # noqa: E402
 
 SHADOW_JS = ("const w = document.querySelectorAll('archive-chat')[arguments[1]];"
              "return w && w.shadowRoot ? Array.from(w.shadowRoot.querySelectorAll(arguments[0])) : [];")
 
 
-def _shadow(driver, selector: str, index: int = 0) -> list:  # noqa: ANN001
+def _shadow(driver, selector: str, index: int = 0) -> list:
     return driver.execute_script(SHADOW_JS, selector, index)
 
 
-def _ask(driver, question: str, index: int = 0) -> None:  # noqa: ANN001
+def _ask(driver, question: str, index: int = 0) -> None:
     from selenium.webdriver.common.keys import Keys
 
     box = _wait(driver, lambda d: _shadow(d, "textarea", index), 30, "the widget")[0]
@@ -88,11 +87,11 @@ def _ask(driver, question: str, index: int = 0) -> None:  # noqa: ANN001
     box.send_keys(Keys.ENTER)
 
 
-def _final(driver, index: int = 0):  # noqa: ANN001, ANN202
+def _final(driver, index: int = 0):
     return _wait(driver, lambda d: _shadow(d, ".answer, .refusal, .error", index), ANSWER_WAIT, "the answer")[0]
 
 
-def _watch_drafts(driver) -> None:  # noqa: ANN001
+def _watch_drafts(driver) -> None:
     """Record whether a streamed draft, marked unchecked, was on screen before the checked answer."""
     driver.execute_script(
         "window.__drafts = [];"
@@ -102,7 +101,7 @@ def _watch_drafts(driver) -> None:  # noqa: ANN001
         ".observe(root, {subtree: true, childList: true, characterData: true});")
 
 
-def _shot(driver, name: str) -> None:  # noqa: ANN001
+def _shot(driver, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / name))
 

@@ -13,16 +13,17 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 
 @dataclass(eq=False)
 class Ticket:
     """One admitted request: its place in line, its deadline and a stop flag for its worker."""
 
-    pool: "AnswerPool"
+    pool: AnswerPool
     deadline: float
     stop: threading.Event = field(default_factory=threading.Event)
     started: bool = False
@@ -39,6 +40,14 @@ class Ticket:
         """Give up on this request: leave the line, or stop the worker after its next token."""
         self.stop.set()
         self.pool._leave(self)
+
+    # `with ticket:` holds the place for a block: leaving it (answered, failed, the client gone)
+    # frees it. Cancelling a finished request changes nothing, so every way out may do it.
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
 
 
 class AnswerPool:
@@ -120,23 +129,3 @@ class AnswerPool:
         if ticket.future is not None:
             ticket.future.cancel()  # a no-op once running; the stop flag ends it then
 
-
-def answer_job(ask_stream: Callable[[], Iterable[Any]], on_token: Callable[[], None] | None = None) -> Callable[[Ticket], Any]:
-    """A worker's job for AnswerPool.run: consume the engine's stream (draft strings, then the Answer)
-    and return the Answer, or None when the request gave up (ticket.stop) or no answer came."""
-    def work(ticket: Ticket) -> Any:
-        stream = ask_stream()
-        try:
-            for item in stream:
-                if ticket.stop.is_set():
-                    return None
-                if not isinstance(item, str):
-                    return item
-                if on_token is not None:
-                    on_token()
-            return None
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-    return work

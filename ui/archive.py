@@ -1,6 +1,6 @@
 """What the MCP server and the OpenAI-compatible endpoint say about the archive, in one place.
 
-Both call the same Engine as the JSON API and check their input with the same rules (ui.api's
+Both call the same Engine as the JSON API and check their input with the same rules (ui.schemas'
 AskRequest: question 1-1000 characters, at most 20 history turns, k 1-20). A citation here is the
 engine's Citation plus what a reader needs to find the article again: its url, date and publisher,
 taken from the article's metadata in the index.
@@ -10,29 +10,46 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import api
+from rag.records import Answer, Citation, Filters, Hit
+
+from .engine import EngineLike
+from .schemas import AskRequest, CitationFields, HitFields
 
 SOURCES_HEADING = "Sources:"
 ARTICLE_URI_PREFIX = "archive://articles/"
 
 
-class CitationOut(BaseModel):
-    """One cited sentence: `quote` is article_text[start:end] of the article `doc_id`."""
+class ArticleSource(BaseModel):
+    """Where a reader finds the article again (from its metadata). Listed first among the bases of a
+    model so that these fields follow the record's."""
 
-    n: int
-    doc_id: str
-    chunk_id: str
-    title: str
-    quote: str
-    start: int
-    end: int
     url: str | None = None
     date: str | None = None
     publisher: str | None = None
+
+    @staticmethod
+    def of(metadata: Mapping[str, Any]) -> dict[str, str | None]:
+        def text(*keys: str) -> str | None:
+            for key in keys:
+                value = metadata.get(key)
+                if value not in (None, ""):
+                    return str(value)
+            return None
+
+        return {"url": text("url", "link"), "date": text("published", "date"), "publisher": text("publisher")}
+
+
+class CitationOut(ArticleSource, CitationFields):
+    """One cited sentence: `quote` is article_text[start:end] of the article `doc_id`."""
+
+
+class HitOut(ArticleSource, HitFields):
+    pass
 
 
 class AskOut(BaseModel):
@@ -46,20 +63,6 @@ class AskOut(BaseModel):
     citations: list[CitationOut]
     closest: list[CitationOut] = Field(default_factory=list, description="for a refusal: the best sentence of "
                                        "each closest passage")
-
-
-class HitOut(BaseModel):
-    rank: int
-    score: float
-    doc_id: str
-    chunk_id: str
-    title: str
-    start: int
-    end: int
-    text: str
-    url: str | None = None
-    date: str | None = None
-    publisher: str | None = None
 
 
 class SearchOut(BaseModel):
@@ -86,63 +89,41 @@ class SearchFilters(BaseModel):
                 raise ValueError(f"expected a date YYYY-MM-DD, got {v!r}") from None
         return v
 
-    def to_filters(self):  # noqa: ANN201 - rag.retrieval.Filters
-        from rag.retrieval import Filters
-
+    def to_filters(self) -> Filters:
         return Filters(self.where or None, self.since, self.until)
 
 
-def validation_message(exc: ValidationError) -> str:
-    """The API's 422 message for the same mistake ("question: question must not be empty")."""
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{loc or 'body'}: {msg}")
-    return "; ".join(parts) or "invalid request"
-
-
-def ask_request(question: str, history: Sequence[Mapping[str, Any]] = (), k: int | None = None) -> api.AskRequest:
+def ask_request(question: str, history: Sequence[Mapping[str, Any]] = (), k: int | None = None) -> AskRequest:
     """The JSON API's request model: raises pydantic's ValidationError on the same inputs it refuses."""
-    return api.AskRequest.model_validate({"question": question, "history": list(history), "k": k})
+    return AskRequest.model_validate({"question": question, "history": list(history), "k": k})
 
 
-def _meta(hit_metadata: Mapping[str, Any]) -> dict[str, str | None]:
-    def text(*keys: str) -> str | None:
-        for key in keys:
-            value = hit_metadata.get(key)
-            if value not in (None, ""):
-                return str(value)
-        return None
-
-    return {"url": text("url", "link"), "date": text("published", "date"), "publisher": text("publisher")}
-
-
-def document_metadata(engine: Any, doc_id: str, hits: Sequence[Any] = ()) -> dict[str, str | None]:
+def document_source(engine: EngineLike, doc_id: str, hits: Sequence[Hit] = ()) -> dict[str, str | None]:
     """url/date/publisher of an article: from the answer's hits when they hold it, else from the index."""
     for h in hits:
         if h.chunk.doc_id == doc_id:
-            return _meta(h.chunk.metadata)
+            return ArticleSource.of(h.chunk.metadata)
     chunks = engine.retriever.store.document_chunks(doc_id)
-    return _meta(chunks[0].metadata) if chunks else _meta({})
+    return ArticleSource.of(chunks[0].metadata if chunks else {})
 
 
-def citations_out(engine: Any, answer: Any, citations: Sequence[Any] | None = None) -> list[CitationOut]:
+def citations_out(engine: EngineLike, answer: Answer, citations: Sequence[Citation]) -> list[CitationOut]:
     return [CitationOut(n=c.n, doc_id=c.doc_id, chunk_id=c.chunk_id, title=c.title, quote=c.quote,
-                        start=c.start, end=c.end, **document_metadata(engine, c.doc_id, answer.hits))
-            for c in (answer.citations if citations is None else citations)]
+                        start=c.start, end=c.end, **document_source(engine, c.doc_id, answer.hits))
+            for c in citations]
 
 
-def ask_out(engine: Any, answer: Any) -> AskOut:
+def ask_out(engine: EngineLike, answer: Answer) -> AskOut:
     return AskOut(question=answer.question, standalone_question=answer.standalone_question, answer=answer.text,
-                  refused=answer.refused, status=answer.status, citations=citations_out(engine, answer),
+                  refused=answer.refused, status=answer.status,
+                  citations=citations_out(engine, answer, answer.citations),
                   closest=citations_out(engine, answer, answer.closest))
 
 
-def hits_out(hits: Sequence[Any]) -> list[HitOut]:
+def hits_out(hits: Sequence[Hit]) -> list[HitOut]:
     return [HitOut(rank=h.rank, score=round(float(h.score), 6), doc_id=h.chunk.doc_id, chunk_id=h.chunk.chunk_id,
                    title=h.chunk.title, start=h.chunk.start, end=h.chunk.end, text=h.chunk.text,
-                   **_meta(h.chunk.metadata)) for h in hits]
+                   **ArticleSource.of(h.chunk.metadata)) for h in hits]
 
 
 def sources_text(citations: Sequence[CitationOut]) -> str:
@@ -173,12 +154,12 @@ def strip_sources(text: str) -> str:
 
 
 # -- articles as resources --------------------------------------------------------------------
-def article_ids(engine: Any) -> list[str]:
+def article_ids(engine: EngineLike) -> list[str]:
     return engine.retriever.store.document_ids()
 
 
-def article(engine: Any, doc_id: str) -> tuple[str, str, dict[str, str | None]] | None:
-    """(title, text, metadata) of an indexed article, or None. The text is rebuilt from its chunks at
+def article(engine: EngineLike, doc_id: str) -> tuple[str, str, dict[str, str | None]] | None:
+    """(title, text, source) of an indexed article, or None. The text is rebuilt from its chunks at
     their offsets, so citation offsets index into it; the whitespace between sentences that no chunk
     holds is a space."""
     chunks = engine.retriever.store.document_chunks(doc_id)
@@ -187,4 +168,4 @@ def article(engine: Any, doc_id: str) -> tuple[str, str, dict[str, str | None]] 
     buf = [" "] * max(c.end for c in chunks)
     for c in chunks:
         buf[c.start:c.end] = c.text
-    return chunks[0].title, "".join(buf), _meta(chunks[0].metadata)
+    return chunks[0].title, "".join(buf), ArticleSource.of(chunks[0].metadata)

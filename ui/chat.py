@@ -12,27 +12,35 @@ Endpoints for gradio_client (see `view_api()`):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import gradio as gr
 
+from rag.config import Settings
+from rag.records import Draft, Final, Turn
+from rag.text import fold
+
 from . import render
+from .engine import EngineLike, answer_events
+from .errors import public_error
+from .schemas import K_MAX, K_MIN, MAX_QUESTION_CHARS
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-QA_FILE = ROOT / "eval" / "qa.jsonl"
-MAX_QUESTION_CHARS = 1000
+# The demo archive's example questions with their expected answers and evidence, in the format of an
+# evaluation set (one JSON object a line), for when neither the settings nor the corpus give any.
+EXAMPLES_FILE = Path(__file__).resolve().parent / "examples.jsonl"
 HISTORY_TURNS = 6  # earlier turns passed to the engine
 KEPT_TURNS = 50  # turns a session keeps (older ones are dropped)
 MODES = ("hybrid", "dense", "lexical")
 
+# (A backslash ends a line that goes on: the CSS is the same, the line shorter.)
 CSS = """
 .rag-header h1 { margin: 0 0 .2em 0; font-size: 1.45rem; }
 .rag-header p { margin: 0; color: var(--body-text-color-subdued); }
@@ -44,9 +52,11 @@ CSS = """
 .rag-error { border-left: 4px solid #b91c1c; background: #fef2f2; color: #7f1d1d; padding: .5em .75em; }
 .rag-cursor { opacity: .6; }
 .rag-draft { color: var(--body-text-color-subdued); font-style: italic; }
-.rag-draft-label { font-size: .78em; text-transform: uppercase; letter-spacing: .04em; color: #92400e; margin-bottom: .2em; }
+.rag-draft-label { font-size: .78em; text-transform: uppercase; letter-spacing: .04em; color: #92400e; \
+margin-bottom: .2em; }
 /* No votes on an unchecked draft: the buttons come back with the checked answer. */
-.message-row:has(.rag-draft) .message-buttons, .message-wrap :has(> .rag-draft-label) ~ .message-buttons { display: none !important; }
+.message-row:has(.rag-draft) .message-buttons, .message-wrap :has(> .rag-draft-label) ~ .message-buttons \
+{ display: none !important; }
 .rag-sources { font-size: .92rem; line-height: 1.45; }
 .rag-sources-empty { color: var(--body-text-color-subdued); }
 .rag-question { font-weight: 600; margin: .2em 0 .5em 0; }
@@ -126,12 +136,12 @@ THEME = gr.themes.Default(
 _EXAMPLE_CACHE: dict[tuple, list[str]] = {}
 
 
-def choose_examples(engine: Any, settings: Any, n: int = 4) -> list[str]:
+def choose_examples(engine: EngineLike, settings: Settings, n: int = 4) -> list[str]:
     """Example questions that fit the archive being served and that this engine answers correctly.
 
     A configured list (RAG_EXAMPLE_QUESTIONS) is shown as given, less any the engine refuses. Else
     the questions come from an evaluation set (RAG_EXAMPLES_QA; default: qa.jsonl in the corpus
-    folder, else eval/qa.jsonl): answerable standalone items whose evidence sentences stand in the
+    folder, else ui/examples.jsonl): answerable standalone items whose evidence sentences stand in the
     served index (so another archive never shows this demo's questions), kept only when the engine's
     answer holds an expected answer. Checked once per snapshot and process; none is shown when none
     passes.
@@ -147,25 +157,22 @@ def choose_examples(engine: Any, settings: Any, n: int = 4) -> list[str]:
     return list(_EXAMPLE_CACHE[key])
 
 
-def _qa_file(settings: Any) -> Path | None:
+def _qa_file(settings: Settings) -> Path:
     if settings.examples_qa is not None:
         return Path(settings.examples_qa)
-    for candidate in (Path(settings.corpus_dir) / "qa.jsonl", QA_FILE):
-        if candidate.exists():
-            return candidate
-    return None
+    corpus_qa = Path(settings.corpus_dir) / "qa.jsonl"
+    return corpus_qa if corpus_qa.exists() else EXAMPLES_FILE
 
 
-def _check_examples(engine: Any, settings: Any, n: int) -> list[str]:
-    from rag.text import fold
-
+def _check_examples(engine: EngineLike, settings: Settings, n: int) -> list[str]:
+    candidates: list[tuple[str, tuple[str, ...], tuple[str, ...]]]
     if settings.example_questions:
         candidates = [(q, (), ()) for q in settings.example_questions]
     else:
         path = _qa_file(settings)
         rows: list[dict[str, Any]] = []
         try:
-            with open(path, encoding="utf-8") as f:  # type: ignore[arg-type]
+            with open(path, encoding="utf-8") as f:
                 rows = [json.loads(line) for line in f if line.strip()]
         except (OSError, TypeError, ValueError) as exc:
             log.warning("no example questions from %s: %s", path, exc)
@@ -193,11 +200,9 @@ def _check_examples(engine: Any, settings: Any, n: int) -> list[str]:
     return chosen
 
 
-def _in_archive(engine: Any, quote: str) -> bool:
+def _in_archive(engine: EngineLike, quote: str) -> bool:
     """The quote stands in a chunk of the served archive: a lexical search for it finds it. (One
     search per quote, not the whole archive's text in memory, which a large store cannot afford.)"""
-    from rag.text import fold
-
     want = fold(quote)
     hits = engine.retriever.search(quote, 5, mode="lexical", diversify=False)
     return any(want in fold(hit.chunk.text) for hit in hits)
@@ -218,23 +223,6 @@ class FeedbackLog:
                 f.write(line + "\n")
 
 
-@contextlib.contextmanager
-def _closing(stream: Any) -> Iterator[Any]:
-    try:
-        yield stream
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-
-
-def _error_text(exc: Exception) -> str:
-    from .api import public_error
-
-    # Readers get a plain sentence; paths and repair commands stay in the server log.
-    return public_error(exc)
-
-
 def _clean(question: Any) -> str:
     # Lone surrogates (from a crafted request) are no text: drop them rather than fail later.
     return str(question or "").encode("utf-8", "ignore").decode("utf-8").strip()
@@ -244,9 +232,7 @@ def _new_session() -> dict[str, Any]:
     return {"turns": []}
 
 
-def _history(session: dict[str, Any]):  # noqa: ANN202 - Turn objects for the engine
-    from rag.records import Turn
-
+def _history(session: dict[str, Any]) -> list[Turn]:
     return [Turn(t["question"], t["answer"].get("answer", "")) for t in session["turns"][-HISTORY_TURNS:]]
 
 
@@ -255,12 +241,12 @@ def _record(session: dict[str, Any], question: str, answer: dict[str, Any]) -> d
     return session
 
 
-def _options(k: Any, mode: Any, settings: Any) -> tuple[int, str]:
+def _options(k: Any, mode: Any, settings: Settings) -> tuple[int, Any]:
     try:
         k = int(k) if k is not None else settings.top_k
     except (TypeError, ValueError):
         k = settings.top_k
-    k = max(1, min(20, k))
+    k = max(K_MIN, min(K_MAX, k))
     mode = mode if mode in MODES else settings.retrieval_mode
     return k, mode
 
@@ -273,12 +259,12 @@ def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None) -> gr.Blocks:
+def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | None = None) -> gr.Blocks:
     """The chat Blocks. CSS, HEAD and THEME go to gr.mount_gradio_app (Gradio 6 takes them there)."""
     feedback = FeedbackLog(settings.feedback_log)
     examples = examples if examples is not None else choose_examples(engine, settings)
     default_mode = settings.retrieval_mode if settings.retrieval_mode in MODES else "hybrid"
-    default_k = max(1, min(20, int(settings.top_k)))
+    default_k = max(K_MIN, min(K_MAX, int(settings.top_k)))
 
     def respond(question: str, session: dict[str, Any], k: Any, mode: Any) -> Iterator[tuple]:
         question = _clean(question)
@@ -298,21 +284,21 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
         yield [*past, user, {"role": "assistant", "content": render.draft_html("")}], "", gr.skip(), gr.skip()
         draft = ""
         try:
-            # closing(): a session that goes away mid-answer releases the engine's generator at once.
-            with _closing(engine.ask_stream(question, _history(session), k=k, mode=mode)) as stream:
-                for item in stream:
-                    if isinstance(item, str):
-                        draft += item
-                        yield [*past, user, {"role": "assistant", "content": render.draft_html(draft)}], \
-                            gr.skip(), gr.skip(), gr.skip()
-                    else:
-                        answer = item.to_json()
-                        session = _record(session, question, answer)
-                        yield _messages(session["turns"]), gr.skip(), render.sources_html(session["turns"]), session
-                        return
+            with answer_events(engine, question, _history(session), k=k, mode=mode) as events:
+                for event in events:
+                    match event:
+                        case Draft(text):
+                            draft += text
+                            yield [*past, user, {"role": "assistant", "content": render.draft_html(draft)}], \
+                                gr.skip(), gr.skip(), gr.skip()
+                        case Final(answer):
+                            session = _record(session, question, answer.to_json())
+                            yield (_messages(session["turns"]), gr.skip(), render.sources_html(session["turns"]),
+                                   session)
+                            return
         except Exception as exc:  # the engine's errors are RagError; anything else is reported too
             log.exception("answering %r failed", question)
-            yield [*past, user, {"role": "assistant", "content": render.error_html(_error_text(exc))}], \
+            yield [*past, user, {"role": "assistant", "content": render.error_html(public_error(exc))}], \
                 gr.skip(), gr.skip(), gr.skip()
             return
         yield [*past, user, {"role": "assistant", "content": render.error_html("no answer was produced")}], \
@@ -331,7 +317,7 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
             answer = engine.ask(question, _history(session), k=k, mode=mode).to_json()
         except Exception as exc:
             log.exception("answering %r failed", question)
-            raise gr.Error(_error_text(exc)) from exc
+            raise gr.Error(public_error(exc)) from exc
         session = _record(session, question, answer)
         result = dict(answer)
         result["history"] = [{"question": t["question"], "answer": t["answer"].get("answer", "")}
@@ -360,7 +346,7 @@ def build_chat(engine: Any, settings: Any, *, examples: list[str] | None = None)
             "answer": t["answer"].get("answer", ""),
             "citations": t["answer"].get("citations", []),
             "vote": value,
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         })
         gr.Info("Thanks for the feedback.")
 

@@ -1,13 +1,33 @@
-"""What every request passes before the app: a body-size limit, and access logs without secrets.
+"""What every request passes before the app: a body-size limit, security headers, access logs
+without secrets, and the reading of its bearer token (for ui.server.TokenAuth and the MCP endpoint).
 
 Pure ASGI middleware, so streamed responses stay streamed.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from typing import Any
+
+MISSING_BEARER = "missing credentials: send 'Authorization: Bearer <token>'"
+
+
+def headers_of(scope: dict) -> dict[str, str]:
+    """A request's headers, names in lower case (a repeated header keeps its last value)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def bearer(headers: dict[str, str]) -> str | None:
+    """The credential of an `Authorization: Bearer <credential>` header; None when there is none."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def is_token(given: str, token: str) -> bool:
+    """Whether `given` is `token`, compared in constant time."""
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 class BodyLimit:
@@ -119,7 +139,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 message = dict(message)
                 names = {h.lower() for h, _ in self.headers}
-                message["headers"] = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names] + self.headers
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = kept + self.headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

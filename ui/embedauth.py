@@ -20,7 +20,10 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 SESSION_COOKIE = "rag_session"
 EMBED_PARAM = "embed"
@@ -37,12 +40,11 @@ class Claims:
     expires: int
 
 
-def signing_key(settings: Any) -> bytes | None:
+def signing_key(settings: Settings) -> bytes | None:
     """The HMAC key: RAG_EMBED_SECRET, else derived from RAG_API_TOKEN; None when neither is set."""
-    secret = getattr(settings, "embed_secret", None)
-    if secret:
-        return hashlib.sha256(b"rag-embed-secret\0" + secret.encode()).digest()
-    token = getattr(settings, "api_token", None)
+    if settings.embed_secret:
+        return hashlib.sha256(b"rag-embed-secret\0" + settings.embed_secret.encode()).digest()
+    token = settings.api_token
     if token:
         # A derived key: knowing embed tokens or cookies tells nothing about the API token.
         return hmac.new(token.encode(), b"rag-embed-key-v1", hashlib.sha256).digest()

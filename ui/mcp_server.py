@@ -16,18 +16,22 @@ wrong), as /api does. Over stdio the client started the process, so there is not
 
 from __future__ import annotations
 
-import hmac
 import json
-import logging
-import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from pydantic import Field, ValidationError
 
-from . import api, archive
+from . import archive
+from .edges import MISSING_BEARER, bearer, headers_of, is_token
+from .engine import EngineLike, open_engine, warm_up_in_background
+from .errors import validation_message
+from .schemas import K_MAX, K_MIN, MAX_HISTORY_TURNS, HistoryTurn
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from rag.config import Settings
 
 SERVER_NAME = "newsroom-archive"
 HTTP_PATH = "/mcp"
@@ -42,7 +46,7 @@ INSTRUCTIONS = (
 )
 
 
-def build(engine: Any) -> Any:
+def build(engine: EngineLike) -> MCPServer:
     """The MCPServer over `engine` (tools and resources registered)."""
     import anyio
     from mcp.server.mcpserver import MCPServer, ResourceSecurity
@@ -80,7 +84,7 @@ def build(engine: Any) -> Any:
     @mcp.tool(annotations=read_only)
     def search_archive(
         query: Annotated[str, Field(description="what to look for (1-1000 characters)")],
-        k: Annotated[int, Field(ge=api.K_MIN, le=api.K_MAX, description="number of passages")] = 5,
+        k: Annotated[int, Field(ge=K_MIN, le=K_MAX, description="number of passages")] = 5,
         filters: archive.SearchFilters | None = None,
     ) -> archive.SearchOut:
         """Retrieve the archive passages closest to a query (hybrid dense + BM25 search), optionally
@@ -88,7 +92,7 @@ def build(engine: Any) -> Any:
         try:
             req = archive.ask_request(query, k=k)
         except ValidationError as exc:
-            raise ToolError(archive.validation_message(exc).replace("question", "query")) from None
+            raise ToolError(validation_message(exc.errors()).replace("question", "query")) from None
         try:
             hits = engine.search(req.question, req.k, filters=filters.to_filters() if filters else None)
         except RagError as exc:
@@ -98,9 +102,10 @@ def build(engine: Any) -> Any:
     @mcp.tool(annotations=read_only)
     def ask_archive(
         question: Annotated[str, Field(description="the question (1-1000 characters)")],
-        history: Annotated[list[api.HistoryTurn], Field(
-            max_length=api.MAX_HISTORY_TURNS,
-            description="earlier turns of this conversation, oldest first, for follow-up questions")] = [],  # noqa: B006
+        # A tuple, not [], as the default: nothing can change it between calls (its schema says []).
+        history: Annotated[list[HistoryTurn], Field(
+            max_length=MAX_HISTORY_TURNS,
+            description="earlier turns of this conversation, oldest first, for follow-up questions")] = (),
     ) -> archive.AskOut:
         """Answer a question from the archive only. The answer's sentences were checked against the
         cited sentences; refused=true means no answer was given: status "uncertain" (the closest
@@ -108,7 +113,7 @@ def build(engine: Any) -> Any:
         try:
             req = archive.ask_request(question, [t.model_dump() for t in history])
         except ValidationError as exc:
-            raise ToolError(archive.validation_message(exc)) from None
+            raise ToolError(validation_message(exc.errors())) from None
         try:
             answer = engine.ask(req.question, req.turns())
         except RagError as exc:
@@ -140,11 +145,10 @@ class BearerToken:
         if scope["type"] != "http" or not self.token or scope.get("method") == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            await self._deny(send, 401, "missing credentials: send 'Authorization: Bearer <token>'")
-        elif not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+        given = bearer(headers_of(scope))
+        if given is None:
+            await self._deny(send, 401, MISSING_BEARER)
+        elif not is_token(given, self.token):
             await self._deny(send, 403, "invalid token")
         else:
             await self.app(scope, receive, send)
@@ -158,32 +162,18 @@ class BearerToken:
         await send({"type": "http.response.body", "body": json.dumps({"detail": message}).encode()})
 
 
-def http_app(mcp: Any, settings: Any, path: str = HTTP_PATH) -> Any:
+def http_app(mcp: MCPServer, settings: Settings, path: str = HTTP_PATH) -> Any:
     """The streamable-HTTP ASGI app at `path`, behind the bearer token when one is set."""
     app = mcp.streamable_http_app(streamable_http_path=path, host=settings.host)
     return BearerToken(app, settings.api_token or None)
 
 
-def _warm_up(engine: Any) -> None:
-    """Load the index and models before the first question (best effort; errors reach that question)."""
-    try:
-        engine.search("warm up", 1)
-        load = getattr(engine.generator, "load", None)
-        if callable(load):
-            load()
-    except Exception as exc:
-        log.warning("warm-up failed: %s", exc)
-
-
-def run(settings: Any, *, transport: str = "stdio", port: int | None = None, path: str = HTTP_PATH,
-        engine: Any = None) -> None:
+def run(settings: Settings, *, transport: str = "stdio", port: int | None = None, path: str = HTTP_PATH,
+        engine: EngineLike | None = None) -> None:
     """Serve until the client closes stdin (stdio) or until interrupted (http)."""
-    if engine is None:
-        from rag.pipeline import Engine
-
-        engine = Engine(settings)
+    engine = open_engine(settings) if engine is None else engine
     mcp = build(engine)
-    threading.Thread(target=_warm_up, args=(engine,), name="rag-warm-up", daemon=True).start()
+    warm_up_in_background(engine)
     if transport == "stdio":
         mcp.run("stdio")  # the SDK points fd 1 at stderr while serving: stray prints cannot corrupt the wire
         return

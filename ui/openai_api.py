@@ -10,28 +10,30 @@ refusal is a normal completion whose text says so.
 Streaming never shows the unchecked draft: while the model drafts, the stream sends SSE comments
 (keeping proxies from timing out), then the checked answer in pieces, then the closing chunk.
 Errors use OpenAI's shape, {"error": {"message", "type", "param", "code"}}, so clients show them.
-The bearer token of the JSON API guards /v1 too (ui.server.TokenAuth), and its answering queue
-(ui.admission) admits /v1 requests too: a full line gets 503 with Retry-After, not a stall.
+The bearer token of the JSON API guards /v1 too (ui.server.TokenAuth), and /v1 answers through the
+same line of workers (ui.answering): a full line gets 503 with Retry-After, not a stall.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import queue
 import re
 import time
 import uuid
-from typing import Any, Iterator, Literal
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from . import api, archive
-from .admission import AnswerPool, Ticket, answer_job
 
-log = logging.getLogger(__name__)
+from rag.records import Answer, Final
+
+from . import archive
+from .admission import Ticket
+from .answering import BUSY, Answering, Failed, TimedOut, Waiting
+from .errors import error_status, public_error, validation_message
+from .schemas import MAX_ANSWER_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, AskRequest
 
 MODEL_ID = "newsroom-rag"
 MAX_MESSAGES = 200
@@ -71,6 +73,10 @@ class OpenAIError(Exception):
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
+    def event(self) -> str:
+        """The error as a stream's data line (a stream's status is already 200)."""
+        return f"data: {json.dumps(self.body(), ensure_ascii=False)}\n\n"
+
 
 def _text(msg: ChatMessage, i: int) -> str:
     if msg.content is None:
@@ -92,9 +98,9 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]
     questions: the archive's own rules decide what it answers, so they are left out."""
     said = [(i, m.role, _text(m, i)) for i, m in enumerate(messages) if m.role in ("user", "assistant")]
     for i, _, text in said:
-        if len(text) > api.MAX_ANSWER_CHARS:
+        if len(text) > MAX_ANSWER_CHARS:
             raise OpenAIError(f"messages[{i}].content is too long ({len(text)} characters; the limit is "
-                              f"{api.MAX_ANSWER_CHARS})", param=f"messages[{i}].content")
+                              f"{MAX_ANSWER_CHARS})", param=f"messages[{i}].content")
     if not said or said[-1][1] != "user":
         raise OpenAIError("messages: the last user or assistant message must be from the user (the question)",
                           param="messages")
@@ -104,20 +110,19 @@ def conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]
         if role == "user":
             pending = text  # of two user messages in a row, the later one was answered
         elif pending is not None:
-            turns.append({"question": pending[: api.MAX_QUESTION_CHARS],
-                          "answer": archive.strip_sources(text)})
+            turns.append({"question": pending[:MAX_QUESTION_CHARS], "answer": archive.strip_sources(text)})
             pending = None
     # A chat client resends the whole conversation; the engine only needs its recent turns.
-    return said[-1][2], turns[-api.MAX_HISTORY_TURNS:]
+    return said[-1][2], turns[-MAX_HISTORY_TURNS:]
 
 
-def parse(body: Any) -> tuple[ChatRequest, api.AskRequest]:
+def parse(body: Any) -> tuple[ChatRequest, AskRequest]:
     try:
         req = ChatRequest.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0] if exc.errors() else {}
         param = ".".join(str(p) for p in first.get("loc", ())) or None
-        raise OpenAIError(archive.validation_message(exc), param=param) from None
+        raise OpenAIError(validation_message(exc.errors()), param=param) from None
     if req.model != MODEL_ID:
         raise OpenAIError(f"the model {req.model[:100]!r} does not exist; use {MODEL_ID!r} (see GET /v1/models)",
                           status=404, param="model", code="model_not_found")
@@ -125,14 +130,15 @@ def parse(body: Any) -> tuple[ChatRequest, api.AskRequest]:
     try:
         ask = archive.ask_request(question, history)
     except ValidationError as exc:
-        raise OpenAIError(archive.validation_message(exc).replace("question:", "messages[-1].content:", 1),
+        raise OpenAIError(validation_message(exc.errors()).replace("question:", "messages[-1].content:", 1),
                           param="messages") from None
     return req, ask
 
 
 def _engine_error(exc: Exception) -> OpenAIError:
-    status = api.error_status(exc)
-    return OpenAIError(api.public_error(exc), status=status,
+    # An answer that never came (answering.NoAnswer) is an internal error here too.
+    status = error_status(exc)
+    return OpenAIError(public_error(exc), status=status,
                        kind="invalid_request_error" if status == 400 else "server_error")
 
 
@@ -148,30 +154,20 @@ def _pieces(text: str, words: int = 4) -> Iterator[str]:
         yield "".join(tokens[i:i + words])
 
 
-def make_router(engine: Any, pool: AnswerPool | None = None, heartbeat_s: float | None = None) -> APIRouter:
-    """`pool` is the JSON API's answering queue (one line for every way of asking); a router made
-    alone gets its own with the default limits."""
+def _extras(out: archive.AskOut) -> dict[str, Any]:
+    return {"citations": [c.model_dump() for c in out.citations], "refused": out.refused,
+            "status": out.status, "standalone_question": out.standalone_question}
+
+
+def make_router(answering: Answering) -> APIRouter:
+    """/v1 over `answering`: the JSON API's line of workers (one line for every way of asking)."""
     router = APIRouter(prefix="/v1", tags=["openai"])
-    limits = api.Limits()
-    pool = pool or AnswerPool(limits.workers, limits.queue_size, limits.timeout_s)
-    heartbeat_s = heartbeat_s or limits.heartbeat_s
+    engine = answering.engine
 
-    def extras(out: archive.AskOut) -> dict[str, Any]:
-        return {"citations": [c.model_dump() for c in out.citations], "refused": out.refused,
-                "status": out.status, "standalone_question": out.standalone_question}
-
-    def busy() -> OpenAIError:
-        wait = pool.retry_after()
-        return OpenAIError(f"the server is busy answering other questions; try again in {wait} s", status=503,
-                           kind="server_error", code="queue_full", retry_after=wait)
-
-    def timed_out() -> OpenAIError:
-        wait = pool.retry_after()
-        return OpenAIError(f"no answer within {pool.timeout_s:g} s; try again in {wait} s", status=503,
-                           kind="server_error", code="timeout", retry_after=wait)
-
-    def answering(ask: api.AskRequest, on_token: Any = None) -> Any:
-        return answer_job(lambda: engine.ask_stream(ask.question, ask.turns()), on_token)
+    def unavailable(message: str, code: str) -> OpenAIError:
+        wait = answering.retry_after()
+        return OpenAIError(f"{message}; try again in {wait} s", status=503, kind="server_error", code=code,
+                           retry_after=wait)
 
     @router.get("/models")
     def models() -> JSONResponse:
@@ -197,76 +193,47 @@ def make_router(engine: Any, pool: AnswerPool | None = None, heartbeat_s: float 
             req, ask = parse(body)
         except OpenAIError as exc:
             return exc.response()
-        ticket = pool.admit()
+        ticket = answering.admit()
         if ticket is None:
-            return busy().response()
+            return unavailable(BUSY, "queue_full").response()
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         if req.stream:
             return StreamingResponse(_stream(cid, ask, ticket), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        future = pool.run(ticket, answering(ask))
-        try:
-            answer = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), ticket.remaining())
-        except (asyncio.TimeoutError, TimeoutError):
-            ticket.cancel()
-            return timed_out().response()
-        except asyncio.CancelledError:  # the client went away
-            ticket.cancel()
-            raise
-        except Exception as exc:
-            log.exception("/v1/chat/completions failed")
-            return _engine_error(exc).response()
-        if answer is None:
-            return _engine_error(RuntimeError("the engine produced no answer")).response()
-        out = archive.ask_out(engine, answer)
-        return JSONResponse({
-            "id": cid, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": archive.answer_with_sources(out),
-                                     "refusal": None}}],
-            **extras(out)})
+        match await answering.answer(ticket, ask):
+            case TimedOut() as late:
+                return unavailable(late.message, "timeout").response()
+            case Failed(exc):
+                return _engine_error(exc).response()
+            case Answer() as answer:
+                out = archive.ask_out(engine, answer)
+                return JSONResponse({
+                    "id": cid, "object": "chat.completion", "created": int(time.time()), "model": MODEL_ID,
+                    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                 "message": {"role": "assistant", "content": archive.answer_with_sources(out),
+                                             "refusal": None}}],
+                    **_extras(out)})
 
-    def _stream(cid: str, ask: api.AskRequest, ticket: Ticket) -> Iterator[str]:
-        # Starlette iterates this in a thread; the answer itself runs on the pool's worker, which
-        # reports each drafted token so the stream can send a sign of life.
-        inbox: queue.Queue = queue.Queue()
-
-        def work(t: Ticket) -> None:
-            try:
-                inbox.put(("answer", answering(ask, lambda: inbox.put(("token", None)))(t)))
-            except Exception as exc:
-                log.exception("/v1/chat/completions stream failed")
-                inbox.put(("error", exc))
-
-        yield _chunk(cid, {"role": "assistant", "content": ""})
-        try:
-            pool.run(ticket, work)
-            while True:
-                wait = min(heartbeat_s, ticket.remaining())
-                if wait <= 0:
-                    yield f"data: {json.dumps(timed_out().body(), ensure_ascii=False)}\n\n"
-                    break
-                try:
-                    kind, item = inbox.get(timeout=wait)
-                except queue.Empty:
-                    yield ": queued\n\n" if ticket.position() else ": drafting\n\n"
-                    continue
-                if kind == "token":
-                    yield ": drafting\n\n"  # the draft is unchecked: only a sign of life
-                    continue
-                if kind == "error":
-                    yield f"data: {json.dumps(_engine_error(item).body(), ensure_ascii=False)}\n\n"
-                    break
-                if item is None:
-                    yield f"data: {json.dumps(_engine_error(RuntimeError('the engine produced no answer')).body())}\n\n"
-                    break
-                out = archive.ask_out(engine, item)
-                for piece in _pieces(archive.answer_with_sources(out)):
-                    yield _chunk(cid, {"content": piece})
-                yield _chunk(cid, {}, "stop", **extras(out))
-                break
-        finally:
-            ticket.cancel()  # the client left or the answer is out: free the worker
+    async def _stream(cid: str, ask: AskRequest, ticket: Ticket) -> AsyncIterator[str]:
+        # The draft is unchecked, so it is never sent: while it is written (or the request waits in
+        # line) the stream sends SSE comments as a sign of life, then the checked answer in pieces.
+        with ticket:  # the client left or the answer is out: free the worker
+            yield _chunk(cid, {"role": "assistant", "content": ""})
+            async for event in answering.progress(ticket, ask):
+                match event:
+                    case Waiting(position) if position:
+                        yield ": queued\n\n"
+                    case Final(answer):
+                        out = archive.ask_out(engine, answer)
+                        for piece in _pieces(archive.answer_with_sources(out)):
+                            yield _chunk(cid, {"content": piece})
+                        yield _chunk(cid, {}, "stop", **_extras(out))
+                    case Failed(exc):
+                        yield _engine_error(exc).event()
+                    case TimedOut() as late:
+                        yield unavailable(late.message, "timeout").event()
+                    case _:  # a draft piece, or a heartbeat while answering
+                        yield ": drafting\n\n"
         yield "data: [DONE]\n\n"
 
     return router

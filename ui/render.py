@@ -8,8 +8,9 @@ here. An article containing `<script>` or `<img onerror=...>` is shown as text a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 

@@ -5,9 +5,11 @@
     /chat/gradio.js  the installed Gradio's web-component script, for <gradio-app src=".../chat/">
     /assets/     Gradio's static frontend files (the web component preloads its CSS from here)
     /embed/      a demo newsroom article page with the chat in a sidebar (ui/embed/index.html)
-    /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py; admission control: ui/admission.py)
+    /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py)
     /api/docs, /api/docs-assets/   Swagger UI served from local files (fastapi-offline)
     /v1/models, /v1/chat/completions   the OpenAI-compatible endpoint (ui/openai_api.py)
+
+/api/ask and /v1 answer through one line of workers (ui/answering.py, admission control: ui/admission.py).
     /widget.js   the script-tag chat widget (ui/widget.py)
 
 When settings.api_token is set, /api/* and /v1/* need `Authorization: Bearer <token>`; the chat and
@@ -19,26 +21,25 @@ settings.cors_origins, which are also the only other origins allowed to frame th
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import os
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import gradio as gr  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response  # noqa: E402
-from fastapi.staticfiles import StaticFiles  # noqa: E402
+from rag.config import Settings
 
-from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
-
-from . import api, chat, edges, embedauth, openai_api, widget  # noqa: E402
+from . import api, chat, edges, embedauth, openai_api, widget
+from .answering import Answering, Limits
+from .engine import EngineLike, open_engine, warm_up_in_background
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class CORSPolicy:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = edges.headers_of(scope)
         origin = headers.get("origin")
         if origin is None:
             await self.app(scope, receive, send)
@@ -142,18 +143,17 @@ class TokenAuth:
         if area is None or scope.get("method") == "OPTIONS":  # CORS preflights carry no credentials
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            if hmac.compare_digest(value.strip().encode(), self.token.encode()):
-                await self.app(scope, receive, send)
-            elif area == "api" and path in ASK_PATHS and self._embed_ok(value.strip(), headers):
+        headers = edges.headers_of(scope)
+        given = edges.bearer(headers)
+        if given is not None:
+            if edges.is_token(given, self.token) or (area == "api" and path in ASK_PATHS
+                                                     and self._embed_ok(given, headers)):
                 await self.app(scope, receive, send)
             else:
                 await self._deny(scope, receive, send, 403, "invalid token")
             return
         if area == "api":
-            await self._deny(scope, receive, send, 401, "missing credentials: send 'Authorization: Bearer <token>'")
+            await self._deny(scope, receive, send, 401, edges.MISSING_BEARER)
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if query.get(embedauth.EMBED_PARAM) and scope["type"] == "http":
@@ -195,7 +195,8 @@ class TokenAuth:
         # keeps it to this host page's site where browsers block third-party cookies.
         cookie = (f"{embedauth.SESSION_COOKIE}={value}; Path=/; HttpOnly; Max-Age={self.session_ttl_s}; "
                   + ("SameSite=None; Secure; Partitioned" if secure else "SameSite=Lax"))
-        resp = Response(status_code=303, headers={"Location": location, "Set-Cookie": cookie, "Cache-Control": "no-store"})
+        resp = Response(status_code=303, headers={"Location": location, "Set-Cookie": cookie,
+                                                  "Cache-Control": "no-store"})
         await resp(scope, receive, send)
 
     def _embed_ok(self, value: str, headers: dict[str, str]) -> bool:
@@ -269,15 +270,15 @@ def _api_docs(app: FastAPI) -> None:
                                    swagger_favicon_url="/api/docs-assets/favicon.png")
 
 
-def create_app(engine: Any, settings: Any) -> FastAPI:
+def create_app(engine: EngineLike, settings: Settings) -> FastAPI:
     """The FastAPI app: JSON API, embed demo and the Gradio chat mounted at /chat."""
     app = FastAPI(title="Newsroom RAG", docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
     app.add_exception_handler(RequestValidationError, api.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, api.http_error_handler)
-    api_router = api.make_router(engine, settings)
-    app.include_router(api_router)
-    limits = api.Limits.from_settings(settings)
-    app.include_router(openai_api.make_router(engine, api_router.answer_pool, limits.heartbeat_s))
+    # One line of answer workers for every way of asking over HTTP (the chat page has Gradio's queue).
+    answering = Answering(engine, Limits.from_settings(settings))
+    app.include_router(api.make_router(answering))
+    app.include_router(openai_api.make_router(answering))
     app.include_router(widget.make_router())
     edges.redact_access_log()
 
@@ -315,35 +316,17 @@ def create_app(engine: Any, settings: Any) -> FastAPI:
     return app
 
 
-def warm_up(engine: Any) -> None:
-    """Load the index and models now rather than in the first visitor's question (best effort)."""
-    try:
-        engine.search("warm up", 1)
-        generator = getattr(engine, "generator", None)
-        load = getattr(generator, "load", None)
-        if callable(load):
-            load()
-        log.info("engine warmed up")
-    except Exception as exc:  # the first question will report the same problem to the user
-        log.warning("warm-up failed: %s", exc)
-
-
-def run(settings: Any, engine: Any = None, *, warm: bool = True, log_level: str = "info") -> None:
+def run(settings: Settings, engine: EngineLike | None = None, *, warm: bool = True, log_level: str = "info") -> None:
     """Serve on settings.host:settings.port (127.0.0.1:7860 by default) until interrupted.
 
     One Engine for the process (created from `settings` unless given), shared by every session.
     With `warm`, models load in a background thread while the server already answers."""
-    import threading
-
     import uvicorn
 
-    if engine is None:
-        from rag.pipeline import Engine
-
-        engine = Engine(settings)
+    engine = open_engine(settings) if engine is None else engine
     app = create_app(engine, settings)
     if warm:
-        threading.Thread(target=warm_up, args=(engine,), name="rag-warm-up", daemon=True).start()
+        warm_up_in_background(engine)
     print(f"chat:  http://{settings.host}:{settings.port}{CHAT_PATH}/\n"
           f"embed: http://{settings.host}:{settings.port}{EMBED_PATH}/\n"
           f"api:   http://{settings.host}:{settings.port}/api/docs", flush=True)

@@ -15,9 +15,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from eval.metrics import contains_evidence
 from eval.qa import QAItem, load_qa
 from rag.loaders import load_paths
-from rag.metrics import contains_evidence
 from rag.text import fold
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,42 +1,34 @@
-"""The store role: what retrieval, the archive pages and health need from wherever chunks live.
+"""The store contract: `Store`, what retrieval, the archive pages and health read from wherever
+chunks live, and `StoreWriter`, how an ingest's plan (rag/ingest.py) is applied to it.
 
-Two backends: `EmbeddedStore` (rag/store/embedded.py, a snapshot folder read into memory by one
-process) and `PostgresStore` (rag/store/postgres.py, tables on a PostgreSQL server that many app
-servers share). Both answer one search with scored candidates and their vectors, so the Retriever
-does the same diversification (MMR) on top of either.
+Three backends, one file each: the snapshot folder (rag/store/embedded.py, read into memory by one
+process), the disk store (rag/store/disk.py, SQLite + FAISS files, the default) and PostgreSQL
+(rag/store/postgres.py, tables that many app servers share). All answer one search with scored
+candidates and their vectors, so the Retriever does the same diversification (MMR) on top of any.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Container, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..records import Chunk
+from ..errors import IndexMismatchError
+from ..ingest import Action, Indexed, Job, Written
+from ..lexical import TOKENIZER_VERSION
+from ..records import Candidate, Chunk, Document, Filters, Fusion, Mode
+from ..text import spelled_values
 
-if TYPE_CHECKING:
-    from ..retrieval import Filters
-
-Mode = Literal["dense", "lexical", "hybrid"]
-Fusion = Literal["rrf", "weighted"]
 RRF_K = 60
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A chunk a first-stage search ranked, its (fused) score and its unit-length vector."""
-
-    chunk: Chunk
-    score: float
-    vector: np.ndarray
 
 
 class Store(Protocol):
     """Ranked candidates for a query, and the documents behind them."""
 
     def search(self, query: str, qvec: np.ndarray | None, n: int, *, mode: Mode, fusion: Fusion,
-               alpha: float, filters: "Filters | None") -> list[Candidate]:
+               alpha: float, filters: Filters | None) -> list[Candidate]:
         """The best candidates, best first: dense and lexical top-`n` fused (or one of them)."""
         ...
 
@@ -56,6 +48,71 @@ class Store(Protocol):
         ...
 
 
+class StoreWriter(Protocol):
+    """Applies an ingest's plan to one store; all the rules are the plan's. Used as a context
+    manager: leaving it without `finish` undoes what was written (where the store can)."""
+
+    def begin(self, job: Job) -> tuple[Mapping[str, Indexed], Container[str]]:
+        """Open for writing and check the store was built with the job's settings (a rebuild may
+        change them). Returns the documents the archive holds and those whose rows can stay."""
+        ...
+
+    def put(self, doc: Document, digest: str, action: Action) -> None:
+        """A loaded document and what the plan decided for it."""
+        ...
+
+    def finish(self, kept: Sequence[str], dropped: Sequence[str]) -> Written:
+        """Keep `kept` (indexed, not given), remove `dropped`, and make the change live at once."""
+        ...
+
+    def __enter__(self) -> StoreWriter: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+def check_compatible(built: Mapping[str, Any], *, embedder_id: str, chunking: dict, where: str,
+                     unset_ok: bool = False) -> None:
+    """Refuse to mix vectors or chunks made with other settings, and say how to rebuild. `built`:
+    the store's record of its "embedder", "chunking" and "tokenizer"; `where`: "the index at DIR" or
+    "the store URL"; `unset_ok`: a setting the store has no record of yet passes (a new database)."""
+    for key, want, name in (("embedder", embedder_id, "embedder"), ("chunking", chunking, "chunking"),
+                            ("tokenizer", TOKENIZER_VERSION, "lexical tokenizer")):
+        have = built.get(key)
+        if have != want and not (have is None and unset_ok):
+            raise IndexMismatchError(f"{where} was built with {name} {have!r}, but the configured {name} is "
+                                     f"{want!r}; rebuild it with `rag ingest --rebuild`")
+
+
+def filter_sql(filters: Filters | None, *, alias: str, param: str, meta: str, true: str) -> tuple[str, list[Any]]:
+    """Filters as a SQL predicate over a row `alias` that has doc_key, meta_folded and published
+    columns, in one dialect: `param` the placeholder, `meta` the JSON lookup of a key (with {alias}
+    and {param} in it), `true` the always-true predicate. Values compare folded, "đ" in either spelling,
+    as Filters.allows does."""
+    if filters is None or not filters.active():
+        return true, []
+    parts: list[str] = []
+    args: list[Any] = []
+    for key, want in (filters.where or {}).items():
+        forms = spelled_values(str(want))
+        one_of = f" IN ({', '.join([param] * len(forms))})"
+        if key in ("doc_id", "id"):
+            parts.append(f"{alias}.doc_key" + one_of)
+        else:
+            parts.append(meta.format(alias=alias, param=param) + one_of)
+            args.append(str(key))
+        args += forms
+    if filters.since or filters.until:
+        parts.append(f"{alias}.published <> ''")  # undated articles cannot be shown to fall inside a range
+    if filters.since:
+        parts.append(f"{alias}.published >= {param}")
+        args.append(filters.since[:10])
+    if filters.until:
+        parts.append(f"{alias}.published <= {param}")
+        args.append(filters.until[:10])
+    return " AND ".join(parts), args
+
+
 def rrf(*rankings: dict[int, float]) -> dict[int, float]:
     fused: dict[int, float] = {}
     for scores in rankings:
@@ -73,8 +130,8 @@ def weighted(dense: dict[int, float], lexical: dict[int, float], alpha: float) -
         lo, hi = min(scores.values()), max(scores.values())
         return {p: (s - lo) / (hi - lo) if hi > lo else 1.0 for p, s in scores.items()}
 
-    d, l = norm(dense), norm(lexical)
-    return {p: alpha * d.get(p, 0.0) + (1 - alpha) * l.get(p, 0.0) for p in set(d) | set(l)}
+    d, lex = norm(dense), norm(lexical)
+    return {p: alpha * d.get(p, 0.0) + (1 - alpha) * lex.get(p, 0.0) for p in set(d) | set(lex)}
 
 
 def fuse(dense: dict[int, float], lexical: dict[int, float], *, mode: Mode, fusion: Fusion,

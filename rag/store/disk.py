@@ -26,22 +26,20 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ..errors import IndexError_, IndexMismatchError
 from ..index import IdIndex
-from ..lexical import TOKENIZER_VERSION
-from ..records import Chunk
-from ..text import fold, tokenize
-from .base import Candidate, fuse
+from ..records import Candidate, Chunk, Filters
+from ..text import query_tokens, tokenize
+from . import base
+from .base import fuse
 from .embedded import REBUILD, SnapshotInfo
-
-if TYPE_CHECKING:
-    from ..retrieval import Filters
 
 FILE = "store.sqlite"
 SCHEMA_VERSION = 1
@@ -67,7 +65,7 @@ EXACT_BM25_MAX_MATCHES = 2_000
 # Retrain the IVF lists once the index holds this many times the vectors it was trained on.
 RETRAIN_GROWTH = 4.0
 
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (
     v INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, created TEXT NOT NULL, documents INTEGER NOT NULL,
@@ -150,17 +148,8 @@ def version_row(db: sqlite3.Connection, v: int) -> dict[str, Any]:
 
 
 def check_compatible(settings: dict[str, Any], *, embedder_id: str, chunking: dict, where: Path) -> None:
-    built = settings.get("embedder")
-    if built != embedder_id:
-        raise IndexMismatchError(
-            f"the index at {where} was built with embedder {built!r}, but the configured embedder is "
-            f"{embedder_id!r}; rebuild it with `rag ingest --rebuild`")
-    if settings.get("chunking") != chunking:
-        raise IndexMismatchError(
-            f"the index at {where} was built with chunking {settings.get('chunking')}, but the configured "
-            f"chunking is {chunking}; rebuild it with `rag ingest --rebuild`")
-    if settings.get("tokenizer") != TOKENIZER_VERSION:
-        raise IndexMismatchError(f"the index at {where} uses an old lexical tokenizer; rebuild it with `rag ingest --rebuild`")
+    """A version's settings against the configured ones (rag/store/base.py says how)."""
+    base.check_compatible(settings, embedder_id=embedder_id, chunking=chunking, where=f"the index at {where}")
 
 
 def load_dense(index_dir: Path, v: int, nprobe: int) -> IdIndex:
@@ -204,7 +193,8 @@ def lexical_tokens(title: str, text: str) -> str:
 
 
 def as_vectors(blobs: list[bytes], dim: int) -> np.ndarray:
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim) if blobs else np.zeros((0, dim), np.float32)
+    return (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim) if blobs
+            else np.zeros((0, dim), np.float32))
 
 
 def iter_vectors(db: sqlite3.Connection, where: str, args: dict, dim: int, block: int = 50_000
@@ -212,7 +202,8 @@ def iter_vectors(db: sqlite3.Connection, where: str, args: dict, dim: int, block
     """(ids, vectors) of the chunks matching `where` (over alias c), a block at a time."""
     last = -1
     while True:
-        rows = db.execute(f"SELECT c.id, c.vector FROM chunks c WHERE {where} AND c.id > :last ORDER BY c.id LIMIT :lim",
+        rows = db.execute(f"SELECT c.id, c.vector FROM chunks c WHERE {where} AND c.id > :last "
+                          "ORDER BY c.id LIMIT :lim",
                           {**args, "last": last, "lim": block}).fetchall()
         if not rows:
             return
@@ -336,8 +327,8 @@ def switch_version(db: sqlite3.Connection, index_dir: Path, live: int | None, ta
             old.add(ids, vecs)
         dense = old
     else:
-        dense, _ = build_dense(db, target, int(info["chunks"]), dim, ann_threshold=int(info["settings"]["ann_threshold"]),
-                               nprobe=nprobe)
+        dense, _ = build_dense(db, target, int(info["chunks"]), dim,
+                               ann_threshold=int(info["settings"]["ann_threshold"]), nprobe=nprobe)
     save_dense(index_dir, target, dense)
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -350,28 +341,10 @@ def switch_version(db: sqlite3.Connection, index_dir: Path, live: int | None, ta
 
 
 # -- the read side --------------------------------------------------------------------------------------
-def filter_sql(filters: "Filters | None") -> tuple[str, list[Any]]:
-    """Filters as a predicate over the document row `d` (folded equality, published-date range)."""
-    if filters is None or not filters.active():
-        return "1", []
-    parts: list[str] = []
-    args: list[Any] = []
-    for key, want in (filters.where or {}).items():
-        if key in ("doc_id", "id"):
-            parts.append("d.doc_key = ?")
-        else:
-            parts.append("json_extract(d.meta_folded, ?) = ?")
-            args.append('$."' + str(key).replace('"', '\\"') + '"')
-        args.append(fold(str(want)))
-    if filters.since or filters.until:
-        parts.append("d.published <> ''")  # undated articles cannot be shown to fall inside a range
-    if filters.since:
-        parts.append("d.published >= ?")
-        args.append(filters.since[:10])
-    if filters.until:
-        parts.append("d.published <= ?")
-        args.append(filters.until[:10])
-    return " AND ".join(parts), args
+def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
+    """Filters as a predicate over the document row `d`, in SQLite's dialect."""
+    return base.filter_sql(filters, alias="d", param="?", meta="json_extract({alias}.meta_folded, '$.' || "
+                           "json_quote({param}))", true="1")
 
 
 def fts_query(terms: list[str]) -> str:
@@ -414,8 +387,8 @@ class DiskStore:
         info = version_row(db, v)
         embedder_id, chunking = self._expect
         if embedder_id is not None:
-            check_compatible(info["settings"], embedder_id=embedder_id, chunking=chunking or info["settings"]["chunking"],
-                             where=self.index_dir)
+            check_compatible(info["settings"], embedder_id=embedder_id,
+                             chunking=chunking or info["settings"]["chunking"], where=self.index_dir)
         self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
         return _Live(v, info, load_dense(self.index_dir, v, self.nprobe))
 
@@ -437,7 +410,7 @@ class DiskStore:
         return self._live.dense
 
     def search(self, query: str, qvec: np.ndarray | None, n: int, *, mode: str, fusion: str, alpha: float,
-               filters: "Filters | None" = None) -> list[Candidate]:
+               filters: Filters | None = None) -> list[Candidate]:
         db, live = self._current()
         try:
             return self._search(db, live, query, qvec, n, mode=mode, fusion=fusion, alpha=alpha, filters=filters)
@@ -469,7 +442,7 @@ class DiskStore:
         return [Candidate(rows[i][0], s, rows[i][1]) for i, s in ranked if i in rows]
 
     def _lexical(self, db, live: _Live, query: str, n: int, where: str, fargs: list) -> dict[int, float]:
-        counts = Counter(tokenize(query))
+        counts = Counter(query_tokens(query))  # a bare "D" also meets the index's "dj" (rag/text.py)
         if not counts:
             return {}
         df = self._document_frequencies(db, live, list(counts))
@@ -551,7 +524,8 @@ class DiskStore:
             part = doc_ids[start:start + 900]
             for doc_id, title, meta in db.execute(
                     f"""SELECT d.doc_id, d.title, d.metadata FROM docs d
-                        WHERE d.doc_id IN ({','.join('?' * len(part))}) AND {visible('d', '?')}""", [*part, live.v, live.v]):
+                        WHERE d.doc_id IN ({','.join('?' * len(part))}) AND {visible('d', '?')}""",
+                    [*part, live.v, live.v]):
                 docs[doc_id] = (title, json.loads(meta))
         out: dict[int, tuple[Chunk, np.ndarray]] = {}
         for cid, doc_id, chunk_id, start_, end, text, vec in rows:

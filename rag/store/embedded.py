@@ -23,8 +23,9 @@ import numpy as np
 from ..errors import IndexError_, IndexMismatchError
 from ..index import FaissIndex, IndexParams
 from ..lexical import TOKENIZER_VERSION, LexicalIndex
-from ..records import Chunk
-from .base import Candidate, fuse
+from ..records import Candidate, Chunk
+from . import base
+from .base import fuse
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -66,20 +67,10 @@ def build_manifest(*, embedder_id: str, dimension: int, chunking: dict, index: F
 
 
 def check_compatible(manifest: dict[str, Any], *, embedder_id: str, chunking: dict, where: Path) -> None:
-    """Refuse to mix vectors or chunks made with other settings: say how to rebuild."""
-    built = manifest.get("embedder", {}).get("id")
-    if built != embedder_id:
-        raise IndexMismatchError(
-            f"the index at {where} was built with embedder {built!r}, but the configured embedder is "
-            f"{embedder_id!r}; rebuild it with `rag ingest --rebuild`"
-        )
-    if manifest.get("chunking") != chunking:
-        raise IndexMismatchError(
-            f"the index at {where} was built with chunking {manifest.get('chunking')}, but the "
-            f"configured chunking is {chunking}; rebuild it with `rag ingest --rebuild`"
-        )
-    if manifest.get("lexical", {}).get("tokenizer") != TOKENIZER_VERSION:
-        raise IndexMismatchError(f"the index at {where} uses an old lexical tokenizer; rebuild it with `rag ingest --rebuild`")
+    """A snapshot's manifest against the configured settings (rag/store/base.py says how)."""
+    built = {"embedder": manifest.get("embedder", {}).get("id"), "chunking": manifest.get("chunking"),
+             "tokenizer": manifest.get("lexical", {}).get("tokenizer")}
+    base.check_compatible(built, embedder_id=embedder_id, chunking=chunking, where=f"the index at {where}")
 
 
 REBUILD = "rebuild the index with `rag ingest --rebuild` (or go back with `rag index rollback`)"
@@ -146,7 +137,8 @@ def _read_chunks(file: Path) -> list[Chunk]:
                 try:
                     chunks.append(_chunk(json.loads(line)))
                 except json.JSONDecodeError as exc:
-                    raise _corrupt(file, f"line {lineno} is not valid JSON ({exc.msg}); the file may be truncated") from exc
+                    raise _corrupt(file, f"line {lineno} is not valid JSON ({exc.msg}); "
+                                         "the file may be truncated") from exc
                 except (TypeError, ValueError) as exc:
                     raise _corrupt(file, f"line {lineno} is not a chunk record") from exc
     except FileNotFoundError as exc:
@@ -256,7 +248,8 @@ def list_snapshots(index_dir: Path) -> list[SnapshotInfo]:
         try:
             m = read_manifest(folder)
             counts = m.get("counts") or {}
-            out.append(SnapshotInfo(folder.name, str(m.get("created", "")), counts.get("documents", len(m.get("documents", {}))),
+            out.append(SnapshotInfo(folder.name, str(m.get("created", "")),
+                                    counts.get("documents", len(m.get("documents", {}))),
                                     counts.get("chunks"), folder.name == live))
         except IndexError_ as exc:
             out.append(SnapshotInfo(folder.name, "", None, None, folder.name == live, str(exc)))

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError, IndexError_, IndexMismatchError
-from ..lexical import TOKENIZER_VERSION
-from ..records import Chunk
-from ..text import fold, tokenize
-from .base import RRF_K, Candidate, rrf, weighted
+from ..records import Candidate, Chunk, Filters
+from ..text import fold, query_tokens
+from . import base
+from .base import RRF_K, rrf, weighted
 
 if TYPE_CHECKING:
     import psycopg
-
-    from ..retrieval import Filters
 
 SCHEMA_VERSION = 1
 K1, B = 1.2, 0.75  # as LexicalIndex builds bm25s
@@ -45,14 +44,14 @@ def safe_url(url: str) -> str:
 
     try:
         parts = conninfo_to_dict(url)
-    except Exception:  # noqa: BLE001 - a malformed URL is reported by connect() with its own reason
+    except Exception:
         return "postgresql://?"
     host, port, db = parts.get("host", "localhost"), parts.get("port", "5432"), parts.get("dbname", "")
     user = f"{parts['user']}@" if parts.get("user") else ""
     return f"postgresql://{user}{host}:{port}/{db}"
 
 
-def connect(url: str, *, autocommit: bool = False) -> "psycopg.Connection":
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     import psycopg
 
     try:
@@ -63,12 +62,12 @@ def connect(url: str, *, autocommit: bool = False) -> "psycopg.Connection":
     return conn
 
 
-def _register_vector(conn: "psycopg.Connection") -> None:
+def _register_vector(conn: psycopg.Connection) -> None:
     from pgvector.psycopg import register_vector
 
     try:
         register_vector(conn)
-    except Exception:  # noqa: BLE001 - no extension yet: migrate() creates it, then registers again
+    except Exception:
         if not conn.autocommit:
             conn.rollback()
 
@@ -115,14 +114,14 @@ def chunk_indexes(table: str, hnsw_m: int = 16, hnsw_ef_construction: int = 64) 
 MIGRATIONS = [(1, "documents, chunks (vector, tsvector, term frequencies), rag_meta, rag_stats", _schema_v1)]
 
 
-def schema_version(conn: "psycopg.Connection") -> int:
+def schema_version(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT to_regclass('rag_schema') IS NOT NULL").fetchone()
     if not row[0]:
         return 0
     return int(conn.execute("SELECT coalesce(max(version), 0) FROM rag_schema").fetchone()[0])
 
 
-def migrate(conn: "psycopg.Connection", *, dim: int, hnsw_m: int = 16, hnsw_ef_construction: int = 64) -> int:
+def migrate(conn: psycopg.Connection, *, dim: int, hnsw_m: int = 16, hnsw_ef_construction: int = 64) -> int:
     """Bring the schema to SCHEMA_VERSION in one transaction (concurrent callers wait for the first)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK,))
@@ -143,19 +142,13 @@ def migrate(conn: "psycopg.Connection", *, dim: int, hnsw_m: int = 16, hnsw_ef_c
     return SCHEMA_VERSION
 
 
-def read_meta(conn: "psycopg.Connection") -> dict[str, Any]:
+def read_meta(conn: psycopg.Connection) -> dict[str, Any]:
     return {k: v for k, v in conn.execute("SELECT key, value FROM rag_meta")}
 
 
 def check_meta(meta: dict[str, Any], *, embedder_id: str, chunking: dict, where: str) -> None:
     """The store's chunks were made with these settings, or the caller is told how to rebuild."""
-    checks = (("embedder", embedder_id, "embedder"), ("chunking", chunking, "chunking"),
-              ("tokenizer", TOKENIZER_VERSION, "lexical tokenizer"))
-    for key, want, name in checks:
-        have = meta.get(key)
-        if have is not None and have != want:
-            raise IndexMismatchError(f"the store {where} was built with {name} {have!r}, but the configured "
-                                     f"{name} is {want!r}; rebuild it with `rag ingest --rebuild`")
+    base.check_compatible(meta, embedder_id=embedder_id, chunking=chunking, where=f"the store {where}", unset_ok=True)
 
 
 # -- rows ------------------------------------------------------------------------------------------
@@ -204,28 +197,9 @@ def _chunk(row: Sequence[Any]) -> Chunk:
     return Chunk(doc_id, chunk_id, start, end, text, title, metadata or {})
 
 
-def filter_sql(filters: "Filters | None") -> tuple[str, list[Any]]:
-    """Filters as a SQL predicate over chunks `c` (folded equality, published-date range)."""
-    if filters is None or not filters.active():
-        return "true", []
-    parts: list[str] = []
-    args: list[Any] = []
-    for key, want in (filters.where or {}).items():
-        if key in ("doc_id", "id"):
-            parts.append("c.doc_key = %s")
-            args.append(fold(str(want)))
-        else:
-            parts.append("c.meta_folded ->> %s = %s")
-            args += [str(key), fold(str(want))]
-    if filters.since or filters.until:
-        parts.append("c.published <> ''")  # undated articles cannot be shown to fall inside a range
-    if filters.since:
-        parts.append("c.published >= %s")
-        args.append(filters.since[:10])
-    if filters.until:
-        parts.append("c.published <= %s")
-        args.append(filters.until[:10])
-    return " AND ".join(parts), args
+def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
+    """Filters as a predicate over chunks `c`, in PostgreSQL's dialect."""
+    return base.filter_sql(filters, alias="c", param="%s", meta="{alias}.meta_folded ->> {param}", true="true")
 
 
 def _normalised(cte: str) -> str:
@@ -268,7 +242,7 @@ def search_sql(mode: str, fusion: str, where: str) -> str:
     elif fusion == "rrf":
         # RRF scores tie often (dense 3rd + lexical 5th = dense 5th + lexical 3rd); ties go in dense
         # rank order, then lexical, as the embedded fusion's stable sort leaves them.
-        ctes.append(f"""ranked AS (
+        ctes.append("""ranked AS (
             SELECT doc_id, ord, row_number() OVER (ORDER BY score DESC) AS r, 0 AS side FROM dense
             UNION ALL
             SELECT doc_id, ord, row_number() OVER (ORDER BY score DESC) AS r, 1 AS side FROM lexical)""")
@@ -277,8 +251,9 @@ def search_sql(mode: str, fusion: str, where: str) -> str:
     else:
         ctes.append(f"dn AS ({_normalised('dense')})")
         ctes.append(f"ln AS ({_normalised('lexical')})")
-        fused = """SELECT doc_id, ord, %(alpha)s * coalesce(dn.s, 0) + (1 - %(alpha)s) * coalesce(ln.s, 0) AS score, 0 AS tie
-                   FROM dn FULL JOIN ln USING (doc_id, ord)"""
+        fused = ("""SELECT doc_id, ord, %(alpha)s * coalesce(dn.s, 0) + (1 - %(alpha)s) * coalesce(ln.s, 0) """
+                 """AS score, 0 AS tie
+                   FROM dn FULL JOIN ln USING (doc_id, ord)""")
     ctes.append(f"fused AS ({fused})")
     # The = ANY(ARRAY(...)) conditions are implied by the join; they are there for a sharded store,
     # where they go to each shard as one indexed lookup instead of a scan of its whole table.
@@ -289,8 +264,9 @@ def search_sql(mode: str, fusion: str, where: str) -> str:
 
 
 def _query_terms(query: str) -> tuple[list[str], list[int]]:
-    """Folded, stemmed query tokens and how often each occurs (bm25s counts a repeated token twice)."""
-    counts = Counter(tokenize(query))
+    """Folded, stemmed query tokens, with their other spellings of "đ" (rag/text.py), and how often
+    each occurs (bm25s counts a repeated token twice)."""
+    counts = Counter(query_tokens(query))
     return list(counts), list(counts.values())
 
 
@@ -305,7 +281,7 @@ class PostgresStore:
         self.where = safe_url(url)
         self.ef_search = ef_search
 
-        def configure(conn: "psycopg.Connection") -> None:
+        def configure(conn: psycopg.Connection) -> None:
             _register_vector(conn)
             # Filters apply inside the HNSW scan (pgvector 0.8 iterative scans), so a selective
             # filter still gets its n nearest rather than the allowed few of the first ef_search.
@@ -335,7 +311,7 @@ class PostgresStore:
             raise IndexError_(f"the store {self.where} failed: {exc}".strip()) from exc
 
     def search(self, query: str, qvec: np.ndarray | None, n: int, *, mode: str, fusion: str, alpha: float,
-               filters: "Filters | None" = None) -> list[Candidate]:
+               filters: Filters | None = None) -> list[Candidate]:
         if mode not in ("dense", "lexical", "hybrid") or fusion not in ("rrf", "weighted"):
             raise ConfigError(f"unknown retrieval mode {mode!r} or fusion {fusion!r}")
         terms, qtf = _query_terms(query)

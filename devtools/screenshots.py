@@ -1,7 +1,7 @@
 """Screenshots for the docs: the chat page at desktop width, the embed demo with its ~400 px sidebar
 and the script-tag widget on the same demo page.
 
-    .venv/bin/python -m ui.screenshots [--index DIR] [--out docs/screenshots] [--question "..."]
+    .venv/bin/python -m devtools.screenshots [--index DIR] [--out docs/screenshots] [--question "..."]
 
 Starts the app on a free 127.0.0.1 port (the index at --index, or RAG_INDEX_DIR if it holds one, or a
 temporary index of corpus/), asks one question in headless Chromium (/usr/bin/chromium) and writes
@@ -15,40 +15,35 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from .testing import LiveServer, browser_missing, chrome, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Which body issued an arrest warrant for Milošević?"
 
 
-def _wait(driver, condition, timeout: float, what: str):  # noqa: ANN001, ANN202
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
-
-
-def _ask_and_wait(driver, question: str) -> None:  # noqa: ANN001
+def _ask_and_wait(driver: Any, question: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#rag-question textarea"), 60, "the chat")
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#rag-question textarea"), 60, "the chat")
     box = driver.find_element(By.CSS_SELECTOR, "#rag-question textarea")
     box.send_keys(question)
     box.send_keys(Keys.ENTER)
-    _wait(driver, lambda d: d.execute_script(
+    wait_for(driver, lambda d: d.execute_script(
         "return document.querySelectorAll('#rag-chatbot .rag-answer, #rag-chatbot .rag-refusal,"
         " #rag-chatbot .rag-error').length"), 300, "the answer")
     time.sleep(0.5)
 
 
-def _click_first_citation(driver) -> None:  # noqa: ANN001
+def _click_first_citation(driver: Any) -> None:
     driver.execute_script("const a = document.querySelector('#rag-chatbot a.rag-cite'); if (a) a.click();")
     time.sleep(2.0)  # let the highlight animation finish
 
 
 def take(base_url: str, out: Path, question: str = QUESTION) -> list[Path]:
     from selenium.webdriver.common.by import By
-
-    from .testing import chrome
 
     out.mkdir(parents=True, exist_ok=True)
     shots = []
@@ -66,7 +61,7 @@ def take(base_url: str, out: Path, question: str = QUESTION) -> list[Path]:
     d = chrome(1280, 1000)
     try:
         d.get(f"{base_url}/embed/")
-        frame = _wait(d, lambda d: d.find_element(By.ID, "rag-chat-frame"), 30, "the iframe")
+        frame = wait_for(d, lambda d: d.find_element(By.ID, "rag-chat-frame"), 30, "the iframe")
         d.switch_to.frame(frame)
         _ask_and_wait(d, question)
         d.switch_to.default_content()
@@ -78,17 +73,17 @@ def take(base_url: str, out: Path, question: str = QUESTION) -> list[Path]:
     return shots
 
 
-def _widget(driver, question: str, path: Path) -> Path:  # noqa: ANN001
+def _widget(driver: Any, question: str, path: Path) -> Path:
     """The widget in the demo page's article column: an answer with its first card highlighted."""
     from selenium.webdriver.common.keys import Keys
 
     find = ("const w = document.querySelector('#rag-widget-slot archive-chat');"
             "return w && w.shadowRoot ? w.shadowRoot.querySelector(arguments[0]) : null;")
-    box = _wait(driver, lambda d: d.execute_script(find, "textarea"), 30, "the widget")
+    box = wait_for(driver, lambda d: d.execute_script(find, "textarea"), 30, "the widget")
     driver.execute_script("document.querySelector('.widget-demo').scrollIntoView()")
     box.send_keys(question)
     box.send_keys(Keys.ENTER)
-    _wait(driver, lambda d: d.execute_script(find, ".answer, .refusal, .error"), 300, "the widget's answer")
+    wait_for(driver, lambda d: d.execute_script(find, ".answer, .refusal, .error"), 300, "the widget's answer")
     link = driver.execute_script(find, "a.cite")
     if link:
         link.click()
@@ -108,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag import store
     from rag.config import load_settings
     from rag.pipeline import Engine
-
-    from .server import create_app
-    from .testing import LiveServer, browser_missing
+    from ui.server import create_app
 
     if browser_missing():
         print(f"error: {browser_missing()}", file=sys.stderr)

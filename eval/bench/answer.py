@@ -1,6 +1,6 @@
 """Answer latency on the demo corpus and on the archive benchmark (a benchmark, not a test).
 
-    python -m eval.bench_answer [--archive-index DIR] [--repeats 3]
+    python -m eval.bench.answer [--archive-index DIR] [--repeats 3]
 
 Every question of a set (its history replayed) goes through `Engine.ask` at the default settings;
 each repeat gives p50/p95 of the total time, and of the total time of the answers that were not
@@ -11,18 +11,16 @@ The first question of each engine is asked once beforehand, so model loading is 
 from __future__ import annotations
 
 import argparse
-import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from rag.config import load_settings
-from rag.metrics import percentile
-from rag.pipeline import Engine
-
-from eval.bench import machine
+from eval.bench.machine import machine
+from eval.bench.suite import spread
+from eval.metrics import percentile
+from eval.paths import DEFAULT_QA, EVAL_DIR
 from eval.qa import load_qa
-
-HERE = Path(__file__).resolve().parent
+from rag.config import load_settings
+from rag.pipeline import Engine
 
 
 def measure(engine: Engine, path: Path, repeats: int) -> dict[str, list[float]]:
@@ -44,24 +42,21 @@ def measure(engine: Engine, path: Path, repeats: int) -> dict[str, list[float]]:
     return out
 
 
-def spread(values: Sequence[float]) -> str:
-    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m eval.bench_answer", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m eval.bench.answer", description=__doc__.split("\n")[0])
     ap.add_argument("--archive-index", default=None, help="index of the archive benchmark (eval/archive)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
-    runs = [("demo corpus, eval/qa.jsonl", load_settings(), HERE / "qa.jsonl")]
+    runs = [("demo corpus, eval/qa.jsonl", load_settings(), DEFAULT_QA)]
     if args.archive_index:
         runs.append(("archive, eval/archive/qa.jsonl", load_settings(index_dir=args.archive_index),
-                     HERE / "archive" / "qa.jsonl"))
+                     EVAL_DIR / "archive" / "qa.jsonl"))
     print("\n".join(machine()))
     print("\n| corpus | total p50 (s) | total p95 (s) | answered p50 (s) | TTFT p50 (s) |\n|---|---|---|---|---|")
     for name, settings, path in runs:
         r = measure(Engine(settings), path, args.repeats)
-        print(f"| {name} | {spread(r['p50'])} | {spread(r['p95'])} | {spread(r['answered_p50'])} | {spread(r['ttft_p50'])} |")
+        cells = " | ".join(spread(r[key]) for key in ("p50", "p95", "answered_p50", "ttft_p50"))
+        print(f"| {name} | {cells} |")
     print(f"\nmin / median / max over {args.repeats} repeats")
     return 0
 

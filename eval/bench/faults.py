@@ -9,7 +9,8 @@
    question, /api/health latency all the while, and the time to each stream's first event.
 3. Peak RSS (VmHWM) of `rag ingest` of one 50 MB text file, and when its first output came.
 
-    python -m eval.bench_faults [--docs 5000] [--backend disk|folder] [--concurrent 100] [--big-mb 50] [--skip kill,load,big]
+    python -m eval.bench.faults [--docs 5000] [--backend disk|folder] [--concurrent 100] [--big-mb 50]
+                                [--skip kill,load,big]
 
 The kill moments are set by a hook in the child that sends itself SIGKILL at the chosen point,
 which is what kill -9 from outside does, but at a reproducible moment.
@@ -32,8 +33,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "corpus"
+from eval.bench.machine import cpu_line
+from eval.paths import CORPUS_DIR, DEFAULT_QA, ROOT
+
 PROBE = "Kostunica 48.96"
 
 CHILD = r"""
@@ -52,12 +54,12 @@ def count_then_die(module, name, at):
             die()
         return out
     setattr(module, name, wrapper)
-import rag.loaders, rag.ingest, rag.embedcache, rag.store.embedded, rag.store.disk, rag.store.disk_ingest
+import rag.loaders, rag.ingest, rag.embedcache, rag.store.embedded, rag.store.disk
 disk = os.environ["RAG_EMBEDDED_BACKEND"] == "disk"
 if moment == "reading":
     count_then_die(rag.loaders, "_document", int(os.environ["BENCH_HALF_DOCS"]))
-elif moment == "chunking":  # the disk ingest chunks a batch of documents at a time: half-way through
-    count_then_die(rag.store.disk_ingest if disk else rag.ingest, "chunk_document", int(os.environ["BENCH_HALF_DOCS"]))
+elif moment == "chunking":  # every store's writer chunks through rag.ingest: half-way through the documents
+    count_then_die(rag.ingest, "chunk_document", int(os.environ["BENCH_HALF_DOCS"]))
 elif moment == "embedding-first-batch":
     count_then_die(rag.embedcache.EmbedCache, "put_many", 1)
 elif moment == "embedding-half":
@@ -72,19 +74,14 @@ sys.exit(main(sys.argv[1:]))
 MOMENTS = ("reading", "chunking", "embedding-first-batch", "embedding-half", "writing-snapshot")
 
 
-def cpu_line() -> str:
-    info = Path("/proc/cpuinfo").read_text()
-    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "?")
-    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
-    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"CPU: {model}, {os.cpu_count()} cores, flags: {' '.join(simd)}; load average {os.getloadavg()[0]:.2f}"
-
-
 def stats(values: list[float]) -> str:
     if not values:
         return "n/a"
     v = sorted(values)
-    p = lambda q: v[min(len(v) - 1, int(round(q * (len(v) - 1))))]  # noqa: E731
+
+    def p(q: float) -> float:
+        return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
     return (f"min {v[0]*1000:.0f} / p50 {statistics.median(v)*1000:.0f} / p95 {p(0.95)*1000:.0f} / "
             f"p99 {p(0.99)*1000:.0f} / max {v[-1]*1000:.0f} ms (n={len(v)})")
 
@@ -93,7 +90,7 @@ def _env(index_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "RAG_INDEX_DIR": str(index_dir), "HF_HUB_OFFLINE": "1", **extra}
 
 
-def _top(index_dir: Path, embedder, backend: str) -> tuple[str, int]:  # noqa: ANN001
+def _top(index_dir: Path, embedder, backend: str) -> tuple[str, int]:
     from rag.config import load_settings
     from rag.pipeline import Engine
 
@@ -102,18 +99,19 @@ def _top(index_dir: Path, embedder, backend: str) -> tuple[str, int]:  # noqa: A
 
 
 def bench_kills(work: Path, n_docs: int, backend: str) -> None:
-    from eval.bench_corpus import write_corpus
+    from eval.bench.corpus import write_corpus
     from rag import embedcache
     from rag.config import load_settings
-    from rag.embedding import make_embedder
     from rag.ingest import EMBED_BATCH, ingest
+    from rag.models import make_embedder
+    from rag.store import embedded_writer
 
     s = load_settings()
     embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=ROOT / ".rag/models")
     corpus = write_corpus(work / "docs", n_docs)
     base = work / "base-index"
     shutil.rmtree(base, ignore_errors=True)
-    ingest([CORPUS], index_dir=base, embedder=embedder, use_cache=False, backend=backend)
+    ingest([CORPUS_DIR], embedded_writer(base, backend, use_cache=False), embedder=embedder)
     (base / embedcache.FILE).unlink(missing_ok=True)
     before = _top(base, embedder, backend)
     est_chunks = int(n_docs * 1.4)
@@ -135,7 +133,7 @@ def bench_kills(work: Path, n_docs: int, backend: str) -> None:
         kill_s = time.perf_counter() - t0
         try:
             answers = _top(index_dir, embedder, backend) == before
-        except Exception as exc:  # noqa: BLE001 - reported, not raised: this is what is measured
+        except Exception as exc:
             answers = f"no: {exc}"
         cache_file = index_dir / embedcache.FILE
         committed = 0
@@ -143,7 +141,7 @@ def bench_kills(work: Path, n_docs: int, backend: str) -> None:
             with sqlite3.connect(cache_file) as db:
                 committed = db.execute("SELECT count(*) FROM vec").fetchone()[0]
         t1 = time.perf_counter()
-        report = ingest([corpus], index_dir=index_dir, embedder=embedder, backend=backend)
+        report = ingest([corpus], embedded_writer(index_dir, backend), embedder=embedder)
         rerun_s = time.perf_counter() - t1
         # Committed vectors the rerun did not reuse. The cache holds a repeated chunk text once while
         # the report counts each chunk, so the difference can go below zero: clamp it.
@@ -174,16 +172,17 @@ def _wait_health(url: str, timeout: float = 600) -> None:
 def bench_load(work: Path, concurrent: int, streams: int) -> None:
     import httpx
 
+    from devtools.testing import free_port
     from rag.config import load_settings
-    from rag.embedding import make_embedder
     from rag.ingest import ingest
-    from ui.testing import free_port
+    from rag.models import make_embedder
+    from rag.store import embedded_writer
 
     s = load_settings()
     index_dir = work / "serve-index"
     if not index_dir.exists():
         embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=ROOT / ".rag/models")
-        ingest([CORPUS], index_dir=index_dir, embedder=embedder)
+        ingest([CORPUS_DIR], embedded_writer(index_dir), embedder=embedder)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = _env(index_dir, RAG_ANSWER_QUEUE_SIZE="32", RAG_FEEDBACK_LOG=str(work / "feedback.jsonl"))
@@ -191,7 +190,8 @@ def bench_load(work: Path, concurrent: int, streams: int) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_health(url)
-        qa = [json.loads(l)["question"] for l in (ROOT / "eval/qa.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+        qa = [json.loads(line)["question"] for line in DEFAULT_QA.read_text(encoding="utf-8").splitlines()
+              if line.strip()]
         questions = [qa[i % len(qa)] + ("" if i < len(qa) else f" ({i})") for i in range(concurrent + streams)]
         with httpx.Client(timeout=5) as c:  # one answer first: the model is loaded before the burst
             httpx.post(f"{url}/api/ask", json={"question": qa[0]}, timeout=600)
@@ -250,7 +250,8 @@ def bench_load(work: Path, concurrent: int, streams: int) -> None:
             scodes[code] = scodes.get(code, 0) + 1
         print(f"\n## {concurrent} concurrent /api/ask ({wall:.1f}s wall), then {streams} concurrent streams; "
               f"queue {workers['queue_size']}, {workers['workers']} answer workers")
-        print(f"- /api/ask statuses: {codes}; errors other than 503: {others}; 200s answering another question: {wrong}")
+        print(f"- /api/ask statuses: {codes}; errors other than 503: {others}; "
+              f"200s answering another question: {wrong}")
         print(f"- /api/ask latency, 200s: {stats(ok_lat)}")
         print(f"- /api/ask latency, 503s: {stats(shed_lat)}")
         print(f"- streams: statuses {scodes}; last events {sorted({e for c, _, e in sresults if c == 200})}")
@@ -265,7 +266,7 @@ def bench_load(work: Path, concurrent: int, streams: int) -> None:
 
 
 def bench_big(work: Path, megabytes: int) -> None:
-    from eval.bench_corpus import docstring_documents
+    from eval.bench.corpus import docstring_documents
 
     big = work / "big" / "big.txt"
     big.parent.mkdir(parents=True, exist_ok=True)
@@ -275,8 +276,8 @@ def bench_big(work: Path, megabytes: int) -> None:
         while written < megabytes * 1_000_000:
             # Every line made unique: the cleaner drops lines repeated verbatim (page chrome), which
             # would shrink a file of repeated docstrings to a fraction of its size.
-            lines = [l for l in docs[i % len(docs)]["text"].splitlines() if l.strip()]
-            text = "\n".join(f"{l} (part {i}.{j})" for j, l in enumerate(lines)) + "\n\n"
+            lines = [line for line in docs[i % len(docs)]["text"].splitlines() if line.strip()]
+            text = "\n".join(f"{line} (part {i}.{j})" for j, line in enumerate(lines)) + "\n\n"
             f.write(text)
             written += len(text.encode("utf-8"))
             i += 1

@@ -1,12 +1,17 @@
-"""Evaluation metrics, one definition each (the evaluation report quotes these docstrings)."""
+"""Evaluation metrics, one definition each: pure functions of texts and numbers, no engine.
+
+The report's definitions (eval/report.py) name these functions. Groundedness is the engine's own
+check (rag.grounding.ungrounded_terms), so it is not defined again here.
+"""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from statistics import fmean
 
-from .text import fold, fold_loose
+from rag.grounding import glue_numbers
+from rag.text import fold, fold_loose
 
 DEFAULT_KS = (1, 3, 5, 10)
 
@@ -40,28 +45,33 @@ def retrieval_metrics(results: Sequence[Sequence[str]], evidence: Sequence[Seque
     return out
 
 
+def neighbour_recall(exact: Iterable[Iterable[int]], approx: Iterable[Iterable[int]]) -> float:
+    """Mean over queries of the share of the exact top k (one row of ids per query) that the
+    approximate search found, in any order; k is the length of each exact row."""
+    shares = []
+    for e, a in zip(exact, approx, strict=True):
+        truth = [int(i) for i in e]
+        shares.append(len(set(truth) & {int(i) for i in a}) / len(truth))
+    return fmean(shares)
+
+
 def normalize_answer(text: str) -> str:
     """Lower-case, strip diacritics, unify quotes, drop punctuation and articles, fold whitespace."""
     return " ".join(w for w in fold_loose(text).split() if w not in ("a", "an", "the"))
 
 
-def _number_glue(text: str) -> str:
-    # "600,000" and "600 000" are the number 600000, not two tokens.
-    return re.sub(r"(?<=\d)[,\s](?=\d{3}\b)", "", text)
-
-
 def answer_correct(answer: str, gold: Sequence[str]) -> bool:
     """Correct when the normalised answer contains a normalised gold answer as whole words."""
-    got = f" {normalize_answer(_number_glue(answer))} "
-    return any(f" {normalize_answer(_number_glue(g))} " in got for g in gold if g.strip())
+    got = f" {normalize_answer(glue_numbers(answer))} "
+    return any(f" {normalize_answer(glue_numbers(g))} " in got for g in gold if g.strip())
 
 
 def token_f1(answer: str, gold: Sequence[str]) -> float:
     """SQuAD-style token F1 between the normalised answer and each gold answer; the maximum."""
-    pred = normalize_answer(_number_glue(answer)).split()
+    pred = normalize_answer(glue_numbers(answer)).split()
     best = 0.0
     for g in gold:
-        ref = normalize_answer(_number_glue(g)).split()
+        ref = normalize_answer(glue_numbers(g)).split()
         common = Counter(pred) & Counter(ref)
         same = sum(common.values())
         if not pred or not ref or same == 0:
@@ -93,64 +103,11 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-# Groundedness: the check the evaluation reports, and the verifier applies to every answer sentence.
-
-# Capitalised words that are not names. Sentence-initial words are ignored anyway; these are the
-# ones that also turn up capitalised mid-sentence (titles, pronouns after a colon or quote).
-COMMON_CAPITALISED = frozenset(
-    """The A An In On At By For From Of To And But Or As If So He She It They We I You His Her Its
-    Their Our This That These Those There Here Yes No According However President Prime Minister
-    Mr Mrs Ms Dr""".split()
-)
-
-CITATION_MARKER = re.compile(r"\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
-
-
-def _numbers(text: str) -> list[str]:
-    """Numbers with thousands separators removed ("600,000" and "600 000" -> "600000")."""
-    return [m.group().replace(",", "") for m in _NUMBER.finditer(_number_glue(text))]
-
-
-def ungrounded_terms(answer_text: str, cited_texts: Sequence[str]) -> list[str]:
-    """Numbers and capitalised names of `answer_text` that appear in none of `cited_texts`.
-
-    Citation markers like [1] or [1, 2] are dropped first. Numbers compare with thousands
-    separators removed; words compare folded (case, diacritics) as whole words, or as the start of
-    a word for names of 5+ letters ("Yugoslav" is found in "Yugoslavia"). The first word of each
-    sentence and COMMON_CAPITALISED words are not checked. A possessive 's is ignored."""
-    text = CITATION_MARKER.sub(" ", answer_text)
-    cited = " \n ".join(cited_texts)
-    cited_numbers = set(_numbers(cited))
-    cited_folded = fold(cited)
-    missing: list[str] = []
-
-    def miss(term: str) -> None:
-        if term not in missing:
-            missing.append(term)
-
-    for raw in _numbers(text):
-        if raw not in cited_numbers:
-            miss(raw)
-    for sentence in _SENTENCE_END.split(text):
-        for i, m in enumerate(_WORD.finditer(sentence)):
-            word = re.sub(r"['’]s$", "", m.group())
-            if i == 0 or not word[:1].isupper() or word in COMMON_CAPITALISED:
-                continue
-            # Whole words; a name of 5+ letters may also start a longer word ("Yugoslav" in "Yugoslavia").
-            end = "" if len(word) >= 5 else r"(?!\w)"
-            if not re.search(rf"(?<!\w){re.escape(fold(word))}{end}", cited_folded):
-                miss(word)
-    return missing
-
-
 def refusal_sweep(confidence: Sequence[float], right: Sequence[bool]) -> list[tuple[float, float, float | None]]:
     """(threshold, coverage, wrong-when-answering) for every threshold that changes the answers,
     ascending: an item is answered when its confidence is at least the threshold, and an answer is
     wrong unless `right` (a correct answer to an answerable question)."""
-    pairs = list(zip(confidence, right))
+    pairs = list(zip(confidence, right, strict=True))
     out: list[tuple[float, float, float | None]] = []
     for t in sorted(set(confidence)):
         answered = [r for c, r in pairs if c >= t]

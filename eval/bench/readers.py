@@ -1,6 +1,6 @@
 """Reader models and passage budgets side by side on the evaluation sets (a benchmark, not a test).
 
-    python -m eval.bench_readers --qa eval/archive/qa.jsonl --index /work/archive/index --split tune \
+    python -m eval.bench.readers --qa eval/archive/qa.jsonl --index /work/archive/index --split tune \
         [--models smollm2-135m,qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--windows 2] [--out eval/READER.md]
 
 Each variant (a model and a number of windows) runs `rag eval` over the same items in a child
@@ -21,12 +21,12 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from eval.paths import DEFAULT_QA, EVAL_DIR, ROOT
 from rag.autotune import cpu_info
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
 
 
@@ -35,7 +35,8 @@ def run_one(args: argparse.Namespace) -> int:
     from eval.runner import main as eval_main
 
     rc = eval_main(["--qa", str(args.qa), "--split", args.split, "--out", str(args.out_dir), "--quiet"]
-                   + (["--index", str(args.index)] if args.index else []) + (["--limit", str(args.limit)] if args.limit else []))
+                   + (["--index", str(args.index)] if args.index else [])
+                   + (["--limit", str(args.limit)] if args.limit else []))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     (args.out_dir / "peak.json").write_text(json.dumps({"rc": rc, "peak_rss_mib": peak_kib / 1024}))
     return 0
@@ -64,22 +65,23 @@ def table(rows: Sequence[dict]) -> str:
             "TTFT p50 / p95 s | answer p50 / p95 s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['n']} | {_fmt(r['accuracy'])} | {_fmt(r['wrong'])} | {_fmt(r['refusal'])} | "
-                     f"{_fmt(r['answer_all'])} | {_fmt(r['prompt_tokens_p50'])} | {_fmt(r['ttft_p50'])} / "
-                     f"{_fmt(r['ttft_p95'])} | {_fmt(r['total_p50'])} / {_fmt(r['total_p95'])} | "
+        lines.append(f"| {r['variant']} | {r['n']} | {_fmt(r['accuracy'])} | {_fmt(r['wrong'])} | "
+                     f"{_fmt(r['refusal'])} | {_fmt(r['answer_all'])} | {_fmt(r['prompt_tokens_p50'])} | "
+                     f"{_fmt(r['ttft_p50'])} / {_fmt(r['ttft_p95'])} | "
+                     f"{_fmt(r['total_p50'])} / {_fmt(r['total_p95'])} | "
                      f"{_fmt(r['peak_rss_mib'], '.0f')} |")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--qa", type=Path, default=ROOT / "eval" / "qa.jsonl")
+    p.add_argument("--qa", type=Path, default=DEFAULT_QA)
     p.add_argument("--index", type=Path, default=None)
     p.add_argument("--split", default="tune", choices=("all", "tune", "heldout"))
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
     p.add_argument("--windows", default="2", help="comma-separated window counts, e.g. 1,2,3")
-    p.add_argument("--work", type=Path, default=ROOT / "eval" / "out" / "bench-readers")
+    p.add_argument("--work", type=Path, default=EVAL_DIR / "out" / "bench-readers")
     p.add_argument("--out", type=Path, default=None, help="append the table to this Markdown file")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out-dir", type=Path, default=None, help=argparse.SUPPRESS)
@@ -93,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out_dir = args.work / f"{model}-w{n}"
             out_dir.mkdir(parents=True, exist_ok=True)
             env = {**os.environ, "RAG_GENERATOR_MODEL": model, "RAG_READER_WINDOWS": n}
-            cmd = [sys.executable, "-m", "eval.bench_readers", "--one", variant, "--out-dir", str(out_dir),
+            cmd = [sys.executable, "-m", "eval.bench.readers", "--one", variant, "--out-dir", str(out_dir),
                    "--qa", str(args.qa), "--split", args.split] + (["--index", str(args.index)] if args.index else []) \
                 + (["--limit", str(args.limit)] if args.limit else [])
             t = time.perf_counter()
@@ -103,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = cpu_info()
     text = (f"\n### {args.qa} ({args.split} part), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
             f"{cpu.describe()}; load average at the end {os.getloadavg()[0]:.2f}. Command: `python -m "
-            f"eval.bench_readers {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n{table(rows)}\n")
+            f"eval.bench.readers {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n{table(rows)}\n")
     print(text)
     if args.out:
         with args.out.open("a", encoding="utf-8") as f:

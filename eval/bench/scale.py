@@ -1,6 +1,6 @@
 """Scale benchmark: exact vs approximate dense search, and BM25, at 10k / 100k / 1M chunks.
 
-    .venv/bin/python eval/bench_scale.py [--sizes 10000,100000,1000000] [--queries 200] [--out eval/SCALE.md]
+    .venv/bin/python -m eval.bench.scale [--sizes 10000,100000,1000000] [--queries 200] [--out eval/SCALE.md]
 
 Not a test: it measures, prints a Markdown report and writes it to --out. Everything goes through the
 project's own classes (rag.index.FaissIndex, rag.lexical.LexicalIndex) with their default parameters,
@@ -28,13 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag import index as index_mod  # noqa: E402 - imports faiss (and names the OpenBLAS core first)
-from rag.index import FaissIndex, IndexParams, default_nlist  # noqa: E402
-from rag.lexical import LexicalIndex  # noqa: E402
-from rag.text import tokenize  # noqa: E402
+from eval.metrics import neighbour_recall
+from eval.paths import CORPUS_DIR, EVAL_DIR
+from rag import index as index_mod  # imports faiss (and names the OpenBLAS core first)
+from rag.index import FaissIndex, IndexParams, default_nlist
+from rag.lexical import LexicalIndex
+from rag.text import tokenize
 
 faiss = index_mod.faiss  # rag.index is the only module that imports faiss; borrow it for version/threads
 DIM = 384
@@ -82,7 +81,8 @@ def dense_generator(seed: int = 0) -> dict:
     mu *= g["mean_norm"] / np.linalg.norm(mu)
     topics = rng.standard_normal((g["n_topics"], DIM)).astype(np.float32) * s * g["topic_scale"]
     parent = rng.integers(0, g["n_topics"], g["n_clusters"])
-    centres = mu + topics[parent] + rng.standard_normal((g["n_clusters"], DIM)).astype(np.float32) * s * g["cluster_scale"]
+    noise = rng.standard_normal((g["n_clusters"], DIM)).astype(np.float32)
+    centres = mu + topics[parent] + noise * s * g["cluster_scale"]
     spread = np.exp(rng.normal(np.log(g["spread_median"]), g["spread_sigma"], g["n_clusters"])).astype(np.float32)
     weights = rng.lognormal(0.0, 1.0, g["n_clusters"])
     return dict(s=s, centres=centres, spread=spread, weights=weights / weights.sum())
@@ -112,7 +112,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 def _real_words() -> list[str]:
     """Real English words by frequency: the corpus articles first, then installed packages' descriptions."""
-    corpus = Counter(w for p in sorted((ROOT / "corpus").glob("*.txt")) for w in _WORD.findall(p.read_text(encoding="utf-8")))
+    corpus = Counter(w for p in sorted(CORPUS_DIR.glob("*.txt")) for w in _WORD.findall(p.read_text(encoding="utf-8")))
     docs: Counter = Counter()
     for meta in sorted(Path(np.__file__).resolve().parents[1].glob("*.dist-info/METADATA")):
         docs.update(_WORD.findall(meta.read_text(encoding="utf-8", errors="ignore")))
@@ -220,11 +220,6 @@ def exact_top(points: np.ndarray, queries: np.ndarray, k: int, allowed: np.ndarr
     return best_i
 
 
-def recall(exact: np.ndarray, approx: np.ndarray) -> float:
-    k = exact.shape[1]
-    return float(np.mean([len(set(e.tolist()) & set(a.tolist())) / k for e, a in zip(exact, approx)]))
-
-
 def latencies(fn, items, budget_s: float) -> np.ndarray:
     """Seconds per call of fn(item), one at a time, stopping early once budget_s is spent."""
     for item in items[:3]:
@@ -253,7 +248,9 @@ def secs(x: float) -> str:
 
 
 def size_label(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
 def machine() -> dict:
@@ -262,7 +259,8 @@ def machine() -> dict:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         info["cpu"] = re.search(r"model name\s*:\s*(.*)", cpuinfo).group(1).strip()
         flags = set(re.search(r"flags\s*:\s*(.*)", cpuinfo).group(1).split())
-        info["simd"] = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags) or "no AVX2"
+        simd = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if f in flags]
+        info["simd"] = ", ".join(simd) or "no AVX2"
     except (OSError, AttributeError):
         info["cpu"], info["simd"] = platform.processor() or "unknown", "unknown"
     info["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -272,7 +270,7 @@ def machine() -> dict:
         info["ram"] = 0
     try:
         info["faiss_simd"] = faiss.SIMDConfig.get_level_name()
-    except Exception:  # noqa: BLE001 - older faiss has no SIMDConfig
+    except Exception:
         info["faiss_simd"] = "n/a"
     return info
 
@@ -289,7 +287,10 @@ def bench_dense(kind: str, points: np.ndarray, queries: np.ndarray, truth10: np.
     build = time.perf_counter() - t
     gc.collect()
     row = dict(kind=idx.kind, build=build, mem=idx.memory_bytes(), rss=rss_bytes() - before)
-    one = lambda q: idx.search(q[None, :], K)  # noqa: E731 - one user request
+
+    def one(q: np.ndarray) -> object:  # one user request
+        return idx.search(q[None, :], K)
+
     lat = latencies(one, queries, budget_s)  # as shipped: one query on SINGLE_QUERY_THREADS threads
     shipped = index_mod.SINGLE_QUERY_THREADS
     index_mod.SINGLE_QUERY_THREADS = None  # faiss' default: all `threads`
@@ -299,8 +300,8 @@ def bench_dense(kind: str, points: np.ndarray, queries: np.ndarray, truth10: np.
         index_mod.SINGLE_QUERY_THREADS = shipped
     row.update(p50=np.median(lat), p95=np.percentile(lat, 95), p50_all=np.median(lat_all),
                p95_all=np.percentile(lat_all, 95), n_lat=len(lat), n_lat_all=len(lat_all))
-    row["recall10"] = recall(truth10, idx.search(queries, K)[1])
-    row["recall50"] = recall(truth50, idx.search(queries, POOL_K)[1])
+    row["recall10"] = neighbour_recall(truth10, idx.search(queries, K)[1])
+    row["recall50"] = neighbour_recall(truth50, idx.search(queries, POOL_K)[1])
     if idx.kind == "ivf":
         ivf = faiss.extract_index_ivf(idx._index)
         row["detail"] = f"nlist {ivf.nlist}, nprobe {ivf.nprobe}"
@@ -325,7 +326,8 @@ def bench_filtered(idx: FaissIndex, points: np.ndarray, queries: np.ndarray, sha
         path = f"selector, nprobe {nprobe} of {nlist}" + (" (all: exact)" if nprobe == nlist else "")
     else:
         path = "exact over the filter" if len(allowed) <= index_mod.EXACT_FILTER_MAX else "selector, full scan"
-    return dict(allowed=len(allowed), p50=np.median(lat), p95=np.percentile(lat, 95), recall10=recall(truth, got), path=path)
+    return dict(allowed=len(allowed), p50=np.median(lat), p95=np.percentile(lat, 95),
+                recall10=neighbour_recall(truth, got), path=path)
 
 
 def bench_lexical(lex: LexicalIndex, text_queries: list[str], budget_s: float) -> dict:
@@ -343,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--out", type=Path, default=ROOT / "eval" / "SCALE.md")
+    ap.add_argument("--out", type=Path, default=EVAL_DIR / "SCALE.md")
     ap.add_argument("--hnsw-max", type=int, default=100_000,
                     help="largest size to build HNSW at (its build at 1M takes many minutes on 2 cores)")
     ap.add_argument("--lexical-full-max", type=int, default=100_000,
@@ -358,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     threads = faiss.omp_get_max_threads()
     info = machine()
-    log = lambda msg: print(f"[{time.perf_counter() - t_start:6.0f}s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t_start:6.0f}s] {msg}", file=sys.stderr, flush=True)
 
     # Dense: one sample of the largest size; each size is a prefix; queries are shared.
     rng = np.random.default_rng(1)
@@ -433,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                 lex = lexical_pretokenised(tgen, word_ids[:n])
                 build, how = time.perf_counter() - t, "pre-tokenised"
             gc.collect()
-            row = dict(n=n, build=build, how=how, rss=rss_bytes() - before, **bench_lexical(lex, text_queries, args.latency_budget))
+            row = dict(n=n, build=build, how=how, rss=rss_bytes() - before,
+                       **bench_lexical(lex, text_queries, args.latency_budget))
             if how == "pre-tokenised" and full_build_rate:
                 row["est_full"] = full_build_rate * n
             lex_rows.append(row)
@@ -450,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(args, sizes, info, threads, dense_rows, filter_rows, shape_rows, lex_rows, total, load_start) -> str:  # noqa: ANN001, PLR0913
+def render(args, sizes, info, threads, dense_rows, filter_rows, shape_rows, lex_rows, total, load_start) -> str:
     import bm25s
 
     defaults = IndexParams()
@@ -458,7 +463,7 @@ def render(args, sizes, info, threads, dense_rows, filter_rows, shape_rows, lex_
     lines = [
         "# Scale benchmark: dense (FAISS) and lexical (BM25) search",
         "",
-        f"Generated by `eval/bench_scale.py --sizes {args.sizes} --queries {args.queries}` on "
+        f"Generated by `python -m eval.bench.scale --sizes {args.sizes} --queries {args.queries}` on "
         f"{dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}; the whole run took {total / 60:.1f} min "
         f"of wall time and {cpu_minutes():.1f} min of CPU time (user + system, all threads: roughly what the "
         "run takes on an idle machine, as most of it is single-threaded).",
@@ -515,14 +520,16 @@ def render(args, sizes, info, threads, dense_rows, filter_rows, shape_rows, lex_
         note1 = f" ({r['n_lat_all']} q)" if r["n_lat_all"] < args.queries else ""
         lines.append(
             f"| {size_label(r['n'])} | {r['kind']} | {r['detail']} | {secs(r['build'])} | {ms(r['p50'])}{note} | "
-            f"{ms(r['p95'])} | {ms(r['p50_all'])}{note1} | {ms(r['p95_all'])} | {r['recall10']:.3f} | {r['recall50']:.3f} | "
+            f"{ms(r['p95'])} | {ms(r['p50_all'])}{note1} | {ms(r['p95_all'])} | {r['recall10']:.3f} | "
+            f"{r['recall50']:.3f} | "
             f"{mib(r['mem'])} | {mib(r['rss'])} |"
         )
     skipped = [n for n in sizes if n > args.hnsw_max]
     if skipped:
         h = [r for r in dense_rows if r["kind"] == "hnsw"]
         base = f" (it took {secs(h[-1]['build'])} s at {size_label(h[-1]['n'])})" if h else ""
-        lines += ["", f"HNSW was not built at {', '.join(size_label(n) for n in skipped)} (`--hnsw-max {args.hnsw_max}`): "
+        lines += ["", f"HNSW was not built at {', '.join(size_label(n) for n in skipped)} "
+                  f"(`--hnsw-max {args.hnsw_max}`): "
                   f"its build grows a little faster than linearly{base}, so at 1M it would take more than ten times "
                   "as long, beyond this run's time budget on 2 cores. Pass `--hnsw-max 1000000` to measure it."]
     lines += [
@@ -567,13 +574,15 @@ def render(args, sizes, info, threads, dense_rows, filter_rows, shape_rows, lex_
             lines.append(f"| {size_label(r['n'])} | {r['how']} | {secs(r['build'])}{extra} | {ms(r['p50'])} | "
                          f"{ms(r['p95'])} | {mib(r['mem'])} | {mib(r['rss'])} |")
         if any(r["how"] == "pre-tokenised" for r in lex_rows):
+            full_ms = next((r["build"] / r["n"] * 1e3 for r in lex_rows if r["how"] == "LexicalIndex.build"),
+                           float("nan"))
             lines += [
                 "",
                 f"Past {size_label(args.lexical_full_max)} chunks the index is built from token ids directly "
                 "(`lexical_pretokenised`): the same bm25s index `LexicalIndex.build` makes — checked equal, "
                 f"score for score, at {size_label(lex_rows[0]['n'])} — but without running `rag.text.tokenize` "
                 "over every chunk, which costs about "
-                f"{next((r['build'] / r['n'] * 1e3 for r in lex_rows if r['how'] == 'LexicalIndex.build'), float('nan')):.2f} "
+                f"{full_ms:.2f} "
                 "ms a chunk here and would not fit this run's time budget at 1M. The full-build estimate scales "
                 "the largest `LexicalIndex.build` linearly. Query latency does not depend on how the index was built.",
             ]
@@ -582,8 +591,11 @@ def render(args, sizes, info, threads, dense_rows, filter_rows, shape_rows, lex_
     skipped = [n for n in sizes if n > args.lexical_max]
     if skipped:
         full = [r for r in lex_rows if r["how"] == "LexicalIndex.build"]
-        rate = (f" (about {full[-1]['build'] / full[-1]['n'] * 1e3:.1f} ms a chunk here, so roughly "
-                f"{full[-1]['build'] / full[-1]['n'] * skipped[-1] / 60:.0f} min at {size_label(skipped[-1])})") if full else ""
+        rate = ""
+        if full:
+            per_chunk = full[-1]["build"] / full[-1]["n"]
+            rate = (f" (about {per_chunk * 1e3:.1f} ms a chunk here, so roughly "
+                    f"{per_chunk * skipped[-1] / 60:.0f} min at {size_label(skipped[-1])})")
         lines += ["", f"BM25 was not measured at {', '.join(size_label(n) for n in skipped)} (`--lexical-max "
                   f"{args.lexical_max}`): `LexicalIndex.build` tokenises every chunk in Python{rate}, far past this "
                   "run's time budget. `--lexical-max 1000000` measures 1M with a pre-tokenised build of the same "

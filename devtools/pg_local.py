@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
+from rag.errors import ConfigError
 
 DB_USER = "rag"  # the database superuser initdb creates (trust auth on 127.0.0.1 only)
 DB_NAME = "rag"
@@ -75,7 +75,7 @@ class LocalServer:
     def url(self, db: str = DB_NAME) -> str:
         return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{db}"
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         _run([str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
               "-o", f"-p {self.port}", "start"], self.user)
         return self

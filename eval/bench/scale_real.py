@@ -1,11 +1,11 @@
 """Scale benchmark of the disk store (rag/store/disk.py) on real text, at 10k / 100k / 1M chunks.
 
-    PYTHONPATH=. .venv/bin/python -m eval.bench_scale_real [--sizes 10000,100000,1000000] [--work /tmp/scale]
-                                                          [--out eval/SCALE.md]
+    PYTHONPATH=. .venv/bin/python -m eval.bench.scale_real [--sizes 10000,100000,1000000] [--work /tmp/scale]
+                                                           [--out eval/SCALE.md]
 
 Not a test: it measures and prints min/median/max, then appends a section to --out.
 
-Text: docstrings of the standard library and the installed packages (eval/bench_corpus.py's source),
+Text: docstrings of the standard library and the installed packages (eval/bench/corpus.py's source),
 300-1,500 characters, as JSONL articles with a publisher and a publication date. The first stage
 ingests about 10k chunks of distinct text with `rag.ingest` (embedding every chunk); later stages
 repeat those documents under new ids, so the embedding is free (the store reuses the stored vector
@@ -22,7 +22,7 @@ At every stage:
     its exact score reaches the exact 10th-best score (tie-aware recall);
   - `rag serve` peak RSS (VmHWM) after answering a few questions through /api/ask.
 A last section measures recall of the same IVF-SQ8 index on 1M distinct synthetic vectors
-(eval/bench_scale.py's generator), where duplicates cannot help.
+(eval/bench/scale.py's generator), where duplicates cannot help.
 """
 
 from __future__ import annotations
@@ -44,11 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rag.calibration import docstrings  # noqa: E402
-from rag.store import disk  # noqa: E402
+from eval.metrics import neighbour_recall
+from eval.paths import EVAL_DIR, ROOT
+from rag.calibration import docstrings
+from rag.store import disk
 
 PUBLISHERS = ["Reuters", "AP", "AFP", "Beta", "Tanjug"]
 QUESTIONS = ["What does the function return when the file is missing?", "How is the timeout handled?",
@@ -102,7 +101,7 @@ def cli(args: list[str], env: dict) -> tuple[float, str]:
     return time.perf_counter() - t, out.stdout.strip()
 
 
-def clone_rows(index_dir: Path, target: int, params) -> tuple[int, float]:  # noqa: ANN001
+def clone_rows(index_dir: Path, target: int, params) -> tuple[int, float]:
     """Grow the live version to `target` chunks by copying documents under new ids, inside SQLite."""
     t = time.perf_counter()
     db = disk.connect(index_dir)
@@ -119,17 +118,20 @@ def clone_rows(index_dir: Path, target: int, params) -> tuple[int, float]:  # no
             if have >= target:
                 break
             new = f"{doc_id}-c{v}-{rep}"
-            db.execute(f"""INSERT INTO docs (doc_id, hash, source, title, metadata, doc_key, meta_folded, published, added_in)
+            db.execute(f"""INSERT INTO docs (doc_id, hash, source, title, metadata, doc_key, meta_folded, published,
+                                             added_in)
                            SELECT ?, hash, source, title, metadata, lower(?), meta_folded, published, ? FROM docs d
                            WHERE d.doc_id = ? AND {disk.visible('d', '?')}""", (new, new, v, doc_id, live, live))
             before = db.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
             db.execute(f"""INSERT INTO chunks (doc_id, ord, chunk_id, start, "end", text, text_key, vector, added_in)
                            SELECT ?, ord, replace(chunk_id, ?, ?), start, "end", text, text_key, vector, ? FROM chunks c
-                           WHERE c.doc_id = ? AND {disk.visible('c', '?')} ORDER BY c.ord""", (new, doc_id, new, v, doc_id, live, live))
+                           WHERE c.doc_id = ? AND {disk.visible('c', '?')} ORDER BY c.ord""",
+                       (new, doc_id, new, v, doc_id, live, live))
             after = db.execute("SELECT max(id) FROM chunks").fetchone()[0]
             db.execute(f"""INSERT INTO lex (rowid, tokens) SELECT n.id, l.tokens FROM chunks n
                            JOIN chunks o ON o.doc_id = ? AND o.ord = n.ord AND {disk.visible('o', '?')}
-                           JOIN lex l ON l.rowid = o.id WHERE n.id > ? AND n.id <= ?""", (doc_id, live, live, before, after))
+                           JOIN lex l ON l.rowid = o.id WHERE n.id > ? AND n.id <= ?""",
+                       (doc_id, live, live, before, after))
             have += after - before
             added_docs += 1
     dense, trained = disk.build_dense(db, v, have, int(info["settings"]["dimension"]),
@@ -173,9 +175,9 @@ def serve_rss(index_dir: Path) -> tuple[float, float]:
             try:
                 urllib.request.urlopen(base + "/api/health", timeout=5).read()
                 break
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 if proc.poll() is not None:
-                    raise SystemExit(f"rag serve died: {proc.stderr.read()[-3000:]}")
+                    raise SystemExit(f"rag serve died: {proc.stderr.read()[-3000:]}") from None
                 time.sleep(1)
         times = []
         for q in QUESTIONS:
@@ -198,14 +200,14 @@ def search_figures(index_dir: Path, queries: list[str], qvecs: np.ndarray) -> di
     from rag.store.disk import DiskStore
 
     store = DiskStore(index_dir)
-    for q, v in zip(queries[:5], qvecs[:5]):  # warm the page cache a little, as a running server has it
+    for q, v in zip(queries[:5], qvecs[:5], strict=True):  # warm the page cache a little, as a running server has it
         store.search(q, v, 50, mode="hybrid", fusion="weighted", alpha=0.3)
     # "hybrid" comes first, when the store sees each query's terms for the first time (their document
     # frequencies are then read from FTS5); "hybrid again" repeats the queries, as a running server
     # that has met those words before answers them.
     lat = {"hybrid": [], "dense": [], "lexical": [], "hybrid again": []}
     for mode in lat:
-        for q, v in zip(queries, qvecs):
+        for q, v in zip(queries, qvecs, strict=True):
             t = time.perf_counter()
             store.search(q, v, 50, mode=mode.split()[0], fusion="weighted", alpha=0.3)
             lat[mode].append((time.perf_counter() - t) * 1000)
@@ -223,7 +225,7 @@ def search_figures(index_dir: Path, queries: list[str], qvecs: np.ndarray) -> di
     db.close()
     matrix, mult = np.stack(vecs), np.array(mult)
     recalls = []
-    for q, v in zip(queries, qvecs):
+    for q, v in zip(queries, qvecs, strict=True):
         scores = matrix @ v
         order = np.argsort(-scores)
         tenth = scores[order[np.searchsorted(np.cumsum(mult[order]), 10)]]
@@ -238,8 +240,8 @@ def search_figures(index_dir: Path, queries: list[str], qvecs: np.ndarray) -> di
 
 def synthetic_recall(n: int, n_queries: int) -> dict:
     """IVF-SQ8 (IdIndex, default nlist/nprobe) + exact re-scoring of 2x candidates vs exact, on distinct vectors."""
-    from eval.bench_scale import dense_generator, dense_queries, dense_sample  # noqa: PLC0415
-    from rag.index import IdIndex, IVF_TRAIN_POINTS_PER_LIST, default_nlist
+    from eval.bench.scale import dense_generator, dense_queries, dense_sample
+    from rag.index import IVF_TRAIN_POINTS_PER_LIST, IdIndex, default_nlist
 
     gen = dense_generator()
     rng = np.random.default_rng(0)
@@ -252,16 +254,16 @@ def synthetic_recall(n: int, n_queries: int) -> dict:
     for s in range(0, n, 100_000):
         index.add(np.arange(s, min(n, s + 100_000)), x[s:s + 100_000])
     build = time.perf_counter() - t
-    rec, lat = [], []
+    tops, truths, lat = [], [], []
     for q in queries:
         t = time.perf_counter()
         _, ids = index.search(q, 10 * disk.RERANK_FACTOR)
         exact = x[ids] @ q
-        top = ids[np.argsort(-exact)[:10]]
+        tops.append(ids[np.argsort(-exact)[:10]])
         lat.append((time.perf_counter() - t) * 1000)
-        truth = np.argpartition(-(x @ q), 10)[:10]
-        rec.append(len(set(top.tolist()) & set(truth.tolist())) / 10)
-    return {"n": n, "recall": float(np.mean(rec)), "build_s": build, "p50": pct(lat, 50), "p95": pct(lat, 95),
+        truths.append(np.argpartition(-(x @ q), 10)[:10])
+    return {"n": n, "recall": neighbour_recall(truths, tops), "build_s": build, "p50": pct(lat, 50),
+            "p95": pct(lat, 95),
             "mib": index.memory_bytes() / 2**20, "nlist": index.nlist}
 
 
@@ -276,7 +278,7 @@ def main() -> None:
     ap.add_argument("--synthetic-only", action="store_true", help="with --remeasure: only the synthetic recall")
     ap.add_argument("--keep-store", action="store_true", help="continue from the store in --work (resume a run)")
     ap.add_argument("--first-stage", type=int, default=0, help="with --keep-store: the index of the first size given")
-    ap.add_argument("--out", type=Path, default=ROOT / "eval/SCALE.md")
+    ap.add_argument("--out", type=Path, default=EVAL_DIR / "SCALE.md")
     ap.add_argument("--remeasure", action="store_true",
                     help="only measure search, recall and serve RSS of the store already in --work (no growth, no add)")
     args = ap.parse_args()
@@ -336,7 +338,8 @@ def main() -> None:
             rep = engine.ingest([path])
             secs = time.perf_counter() - t
             added = rep.chunks - have
-            parts.append(f"rag.ingest of {len(docs):,} repeated documents, {added:,} chunks, {added / secs:.0f} chunks/s")
+            parts.append(f"rag.ingest of {len(docs):,} repeated documents, {added:,} chunks, "
+                         f"{added / secs:.0f} chunks/s")
             row["rate"] = added / secs
             real_ingested += added
             have = rep.chunks
@@ -370,7 +373,7 @@ def main() -> None:
     write_report(args, rows, synth, load_start, t_run)
 
 
-def remeasure(args) -> None:  # noqa: ANN001
+def remeasure(args) -> None:
     from rag.config import load_settings
     from rag.pipeline import Engine
 
@@ -397,7 +400,7 @@ def remeasure(args) -> None:  # noqa: ANN001
         print(f"serve VmHWM {rss:.0f} MiB (median answer {answer:.1f}s); load {os.getloadavg()[0]:.1f}", flush=True)
 
 
-def write_report(args, rows, synth, load_start, t_run) -> None:  # noqa: ANN001
+def write_report(args, rows, synth, load_start, t_run) -> None:
     flags = sorted(set(subprocess.run("grep -o 'avx512_vnni\\|avx2\\|avx512f' /proc/cpuinfo", shell=True,
                                       capture_output=True, text=True).stdout.split()))
     load_end = os.getloadavg()
@@ -405,8 +408,9 @@ def write_report(args, rows, synth, load_start, t_run) -> None:  # noqa: ANN001
         "",
         "## Disk store on real text (rag/store/disk.py, the default embedded store)",
         "",
-        f"Generated by `PYTHONPATH=. .venv/bin/python -m eval.bench_scale_real --sizes {args.sizes} --queries {args.queries} --real-max {args.real_max}` "
-        f"on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC in {(time.time() - t_run) / 60:.0f} min. "
+        f"Generated by `PYTHONPATH=. .venv/bin/python -m eval.bench.scale_real --sizes {args.sizes} "
+        f"--queries {args.queries} --real-max {args.real_max}` "
+        f"on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in {(time.time() - t_run) / 60:.0f} min. "
         f"CPU flags: {', '.join(flags)}; {os.cpu_count()} cores shared with other work; load average "
         f"{load_start[0]:.1f} at start, {load_end[0]:.1f} at end.",
         "",
@@ -418,22 +422,26 @@ def write_report(args, rows, synth, load_start, t_run) -> None:  # noqa: ANN001
         "documents in a fresh process, model loading included. RSS: `rag serve` VmHWM after answering "
         f"{len(QUESTIONS)} questions (embedder, llama.cpp generator, spaCy and the store).",
         "",
-        "| chunks | grown by | ingest chunks/s | add 1,000 docs s | hybrid ms min/med/max | hybrid p50 | hybrid p95 | hybrid again p50 / p95 | dense p50 | lexical p50 | recall@10 | dense index | index MiB (RAM) | store.sqlite MiB | serve VmHWM MiB |",
+        "| chunks | grown by | ingest chunks/s | add 1,000 docs s | hybrid ms min/med/max | hybrid p50 | hybrid p95 "
+        "| hybrid again p50 / p95 | dense p50 | lexical p50 | recall@10 | dense index | index MiB (RAM) "
+        "| store.sqlite MiB | serve VmHWM MiB |",
         "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows:
-        h = r["lat"]["hybrid"]
+        h, again = r["lat"]["hybrid"], r["lat"]["hybrid again"]
         lines.append(
             f"| {r['size']:,} | {r['grow']} | {r.get('rate', float('nan')):.0f} | {r['add_s']:.1f} | {stats(h)} | "
-            f"{pct(h, 50):.1f} | {pct(h, 95):.1f} | {pct(r['lat']['hybrid again'], 50):.1f} / {pct(r['lat']['hybrid again'], 95):.1f} | {pct(r['lat']['dense'], 50):.1f} | {pct(r['lat']['lexical'], 50):.1f} | "
+            f"{pct(h, 50):.1f} | {pct(h, 95):.1f} | {pct(again, 50):.1f} / {pct(again, 95):.1f} | "
+            f"{pct(r['lat']['dense'], 50):.1f} | {pct(r['lat']['lexical'], 50):.1f} | "
             f"{r['recall']:.3f} | {r['dense_kind']}{' nlist ' + str(r['nlist']) if r['nlist'] else ''} | "
             f"{r['dense_mib']:.0f} | {r['db_mib']:.0f} | {r.get('rss', float('nan')):.0f} |")
     lines.append("")
     for r in rows:
         lines.append(f"- {r['size']:,}: add: `{r['add_out']}`; {r['distinct']:,} distinct vectors")
     if synth:
-        lines += ["", f"Distinct synthetic vectors (eval/bench_scale.py's generator), {synth['n']:,}: IVF-SQ8 nlist "
-                  f"{synth['nlist']}, nprobe {disk.DEFAULT_NPROBE}, 20 candidates re-scored exactly: recall@10 {synth['recall']:.3f}, "
+        lines += ["", f"Distinct synthetic vectors (eval/bench/scale.py's generator), {synth['n']:,}: IVF-SQ8 nlist "
+                  f"{synth['nlist']}, nprobe {disk.DEFAULT_NPROBE}, 20 candidates re-scored exactly: "
+                  f"recall@10 {synth['recall']:.3f}, "
                   f"p50 {synth['p50']:.1f} ms, p95 {synth['p95']:.1f} ms, build {synth['build_s']:.0f} s, "
                   f"{synth['mib']:.0f} MiB."]
     text = "\n".join(lines) + "\n"

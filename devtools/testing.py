@@ -8,6 +8,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 60) -> "LiveServer":
+    def start(self, timeout: float = 60) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -52,7 +53,7 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -96,7 +97,7 @@ def chrome(width: int = 1400, height: int = 1000) -> Any:
     return driver
 
 
-def wait_for(driver, condition, timeout: float = 30, what: str = "condition"):  # noqa: ANN001, ANN201
+def wait_for(driver: Any, condition: Callable[[Any], Any], timeout: float = 30, what: str = "condition") -> Any:
     """Poll `condition(driver)` until it is truthy (its value is returned) or fail naming `what`."""
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
+from eval.bench.machine import machine
+from eval.paths import CORPUS_DIR, DEFAULT_QA, EVAL_DIR, ROOT
+
 SECTIONS = ("ingest", "embed", "generate", "e2e", "serve")
 PROMPT_LENGTHS = (250, 500, 1000, 2000)
 DECODE_TOKENS = 32
@@ -58,28 +60,6 @@ def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
-
-
-# -- machine -----------------------------------------------------------------------------------
-
-
-def machine() -> list[str]:
-    from rag.autotune import cpu_info
-
-    cpu = cpu_info()
-    mem = next((int(line.split()[1]) / 2**20 for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), 0.0)  # fmt: skip
-    versions = []
-    for mod in ("torch", "transformers", "sentence_transformers", "onnxruntime", "openvino", "llama_cpp", "faiss"):
-        try:
-            versions.append(f"{mod} {__import__(mod).__version__}")
-        except Exception:  # noqa: BLE001 - an optional backend that is not installed
-            versions.append(f"{mod} (not installed)")
-    return [
-        f"- CPU: {cpu.describe()}",
-        f"- Memory: {mem:.0f} GiB; load average at start {os.getloadavg()[0]:.2f}",
-        f"- Python {platform.python_version()}; {'; '.join(versions)}",
-    ]
 
 
 # -- sections ------------------------------------------------------------------------------------
@@ -115,7 +95,7 @@ def bench_ingest(repeats: int, n_docs: int, work: Path) -> Table:
     totals = [s for s, _ in runs]
     table.rows.append(["**end to end**", spread(totals), f"{docs / statistics.median(totals):,.1f}",
                        f"**{spread([chunks / s for s in totals], '{:.1f}')}** (min / median / max)"])
-    table.notes.append(f"Corpus: docstrings of the installed Python packages (eval/bench_corpus.py), "
+    table.notes.append(f"Corpus: docstrings of the installed Python packages (eval/bench/corpus.py), "
                        f"{path.stat().st_size / 1e6:.1f} MB of JSONL, gathered (or read from .rag/bench) in "
                        f"{gather_s:.0f} s, not counted.")
     return table
@@ -123,7 +103,7 @@ def bench_ingest(repeats: int, n_docs: int, work: Path) -> Table:
 
 def corpus_file(n_docs: int) -> Path:
     """The large corpus, gathered once into .rag/bench (half a minute of parsing) and reused."""
-    from eval.bench_corpus import write_corpus
+    from eval.bench.corpus import write_corpus
 
     folder = ROOT / ".rag/bench" / f"docstrings-{n_docs}"
     path = folder / "docstrings.jsonl"
@@ -133,8 +113,8 @@ def corpus_file(n_docs: int) -> Path:
 def _chunk_sample(n: int) -> list[str]:
     """Real chunks of the large corpus, as ingest makes them (the first n)."""
     from rag.chunking import ChunkingSettings, chunk_document
-    from rag.embedding import make_embedder
     from rag.loaders import load_paths
+    from rag.models import make_embedder
 
     path = corpus_file(5000)
     counter = make_embedder("onnx", cache_dir=ROOT / ".rag/models")
@@ -148,21 +128,21 @@ def _chunk_sample(n: int) -> list[str]:
 
 def _recall(backend: str, work: Path) -> tuple[float, float, float]:
     """(recall@5, MRR, ingest seconds) of the default retrieval on the eval set with this embedder."""
+    from eval.evaluators import RetrievalEvaluator
     from eval.qa import load_qa
     from rag.config import load_settings
-    from rag.metrics import retrieval_metrics
     from rag.pipeline import Engine
 
-    items = [i for i in load_qa(ROOT / "eval/qa.jsonl") if i.answerable and i.evidence]
+    evaluator = RetrievalEvaluator.of(load_qa(DEFAULT_QA), k=10)
     eng = Engine(load_settings(index_dir=work / f"recall-{backend}", embedder_backend=backend))
-    secs = timed(lambda: eng.ingest([ROOT / "corpus"], rebuild=True))
-    found = [[h.chunk.text for h in eng.search(eng.standalone_question(i.question, i.history), 10)] for i in items]
-    m = retrieval_metrics(found, [i.evidence for i in items])
+    secs = timed(lambda: eng.ingest([CORPUS_DIR], rebuild=True))
+    m = evaluator(eng)
     return m["recall@5"], m["mrr"], secs
 
 
 def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
-    from rag.embedding import BACKENDS, make_embedder
+    from rag.embedding import BACKENDS
+    from rag.models import make_embedder
 
     texts = _chunk_sample(n_chunks)
     table = Table(f"Embedder backends: {len(texts)} chunks of the large corpus, batch 32",
@@ -172,8 +152,8 @@ def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
     for backend in BACKENDS:  # torch first: the others are compared with it
         try:
             emb = make_embedder(backend, cache_dir=ROOT / ".rag/models")
-            load_s = timed(lambda: emb.embed(["warm up"]))
-        except Exception as exc:  # noqa: BLE001 - a backend that does not install here is reported, not fatal
+            load_s = timed(partial(emb.embed, ["warm up"]))
+        except Exception as exc:
             table.rows.append([backend, "–", f"unavailable: {exc}"[:120], "", "", "", ""])
             continue
         vecs = None
@@ -207,9 +187,9 @@ def _generators() -> list[tuple[str, Callable[[], object]]]:
     ]
 
 
-def _prompt(gen, n_tokens: int) -> list[dict[str, str]]:  # noqa: ANN001
+def _prompt(gen, n_tokens: int) -> list[dict[str, str]]:
     """A RAG-shaped chat of about n_tokens prompt tokens: corpus text, then a question."""
-    text = " ".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "corpus").glob("*.txt")))
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(CORPUS_DIR.glob("*.txt")))
     question = "\n\nSummarise the article above in detail, paragraph by paragraph."
     lo, hi = 0, len(text)
     while lo < hi:  # the longest prefix that fits
@@ -223,8 +203,8 @@ def _prompt(gen, n_tokens: int) -> list[dict[str, str]]:  # noqa: ANN001
 
 def bench_generate(repeats: int, lengths: Sequence[int] = PROMPT_LENGTHS) -> Table:
     table = Table(f"Generation: time to first token and decode speed, greedy, {DECODE_TOKENS} new tokens",
-                  ["backend", "load s", "prompt tokens", "TTFT s (min / median / max)", "decode tok/s (min / median / max)",
-                   "TTFT vs float32", "decode vs float32"])  # fmt: skip
+                  ["backend", "load s", "prompt tokens", "TTFT s (min / median / max)",
+                   "decode tok/s (min / median / max)", "TTFT vs float32", "decode vs float32"])
     base: dict[int, tuple[float, float]] = {}
     for name, make in _generators():
         gen = make()
@@ -263,7 +243,7 @@ def bench_e2e(repeats: int, work: Path) -> Table:
     from rag.config import load_settings
     from rag.pipeline import Engine
 
-    items = load_qa(ROOT / "eval/qa.jsonl")
+    items = load_qa(DEFAULT_QA)
     table = Table(f"End to end: the {len(items)} questions of eval/qa.jsonl, default retrieval and evidence",
                   ["engine", "runs", "TTFT p50 s", "total p50 s", "total p95 s", "accuracy (standalone / follow-up)",
                    "citation precision", "refusal accuracy"])  # fmt: skip
@@ -274,20 +254,20 @@ def bench_e2e(repeats: int, work: Path) -> Table:
     for generator, embedder, label, runs in variants:
         eng = Engine(load_settings(index_dir=work / f"e2e-index-{embedder}", generator_backend=generator,
                                    embedder_backend=embedder))  # fmt: skip
-        eng.ingest([ROOT / "corpus"])
+        eng.ingest([CORPUS_DIR])
         eng.generator.load()
         full = [run_eval(eng, items, out_dir=work / f"e2e-{generator}-{i}", progress=False) for i in range(runs)]
         ms, cats = [f["overall"] for f in full], full[0]["by_category"]
         by_cat = " / ".join(f"{cats[c]['answer_accuracy']:.2f}" for c in ("standalone", "follow-up") if c in cats)
-        table.rows.append([label, str(runs), spread([m["ttft_p50_s"] for m in ms]), spread([m["total_p50_s"] for m in ms]),
-                           spread([m["total_p95_s"] for m in ms]), f"{ms[0]['answer_accuracy']:.3f} ({by_cat})",
-                           f"{ms[0]['citation_precision']:.3f}", f"{ms[0]['refusal_accuracy']:.3f}"])  # fmt: skip
+        latency = [spread([m[key] for m in ms]) for key in ("ttft_p50_s", "total_p50_s", "total_p95_s")]
+        table.rows.append([label, str(runs), *latency, f"{ms[0]['answer_accuracy']:.3f} ({by_cat})",
+                           f"{ms[0]['citation_precision']:.3f}", f"{ms[0]['refusal_accuracy']:.3f}"])
     table.notes.append("Quality figures are deterministic (greedy decoding), so they come from the first run.")
     return table
 
 
 def bench_serve(repeats: int, work: Path) -> Table:
-    from eval.bench_serve import serve_once
+    from eval.bench.serve import serve_once
 
     table = Table("Serving: `rag serve` with the default models, caches built",
                   ["figure", "min / median / max"])  # fmt: skip
@@ -295,7 +275,8 @@ def bench_serve(repeats: int, work: Path) -> Table:
     table.rows.append(["launch → first answer (s)", spread([r["first_answer_s"] for r in runs])])
     table.rows.append(["launch → health OK (s)", spread([r["health_s"] for r in runs])])
     table.rows.append(["peak RSS after 10 answers (MB)", spread([r["peak_rss_mb"] for r in runs], "{:.0f}")])
-    table.notes.append("A fresh process each run; the index is built once beforehand. Peak RSS is VmHWM of the process.")
+    table.notes.append("A fresh process each run; the index is built once beforehand. "
+                       "Peak RSS is VmHWM of the process.")
     return table
 
 
@@ -309,10 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs of the two long figures, ingest of the large corpus and the whole eval set (default 2)")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     p.add_argument("--docs", type=int, default=5000, help="documents in the large ingest corpus (default 5000)")
-    p.add_argument("--out", type=Path, default=ROOT / "eval/BENCHMARKS.md", help="Markdown report")
+    p.add_argument("--out", type=Path, default=EVAL_DIR / "BENCHMARKS.md", help="Markdown report")
     p.add_argument("--pick", action="store_true",
                    help="measure the embedder and llama.cpp variants on this CPU now, record the fastest that "
-                        "passes its accuracy check for RAG_*=auto (rag/autotune.py), print the table and exit")  # fmt: skip
+                        "passes its accuracy check for RAG_*=auto (rag/autotune.py), print the table and exit")
     return p
 
 
@@ -326,8 +307,8 @@ def pick() -> int:
         choice, trials = autotune.tune(kind, model, cache)
         unit = trials[0].unit if trials else ""
         table = Table(f"{kind} variants on this CPU ({autotune.cpu_info().describe()})",
-                      ["variant", f"{unit} (min / median / max)", f"vs {trials[0].variant if trials else '-'}", "closeness", "neighbours",
-                       "passes", "chosen"])  # fmt: skip
+                      ["variant", f"{unit} (min / median / max)", f"vs {trials[0].variant if trials else '-'}",
+                       "closeness", "neighbours", "passes", "chosen"])
         base = trials[0].rate if trials else 0.0
         best = autotune.choose(trials).variant
         for t in trials:
