@@ -10,8 +10,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from .errors import LoadError, RagError
@@ -28,17 +27,24 @@ class Command:
     main: Callable[[list[str]], int]
 
 
-@cache
-def _plugins() -> dict[str, Command]:
-    return {ep.name: ep.load() for ep in entry_points(group=PLUGIN_GROUP)}
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+
+
+def _help(ep: EntryPoint) -> str:
+    # Listing the commands must not fail because one plugin cannot be loaded: say why instead.
+    try:
+        return ep.load().help
+    except Exception as exc:  # any import error of a plugin's module
+        return f"(unavailable: {type(exc).__name__}: {exc})"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         plugins = _plugins()
-        if argv[:1] and argv[0] in plugins:
-            return plugins[argv[0]].main(argv[1:]) or 0
+        if argv[:1] and argv[0] in plugins:  # only the plugin asked for is loaded
+            return plugins[argv[0]].load().main(argv[1:]) or 0
         parser = _parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -124,8 +130,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--index", type=Path)
     chat.set_defaults(func=_cmd_chat)
 
-    for name, command in _plugins().items():  # serve, mcp, eval, bench, ...: they own their flags
-        sub.add_parser(name, help=command.help, add_help=False)
+    for name, ep in _plugins().items():  # serve, mcp, eval, bench, ...: they own their flags
+        sub.add_parser(name, help=_help(ep), add_help=False)
     return p
 
 

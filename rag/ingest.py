@@ -277,6 +277,7 @@ def ingest(paths: Iterable[str | Path], writer: Any, *, embedder: Embedder,
                 writer.put(doc, digest, plan.classify(doc, digest, report))
                 if docs_bar is not None:
                     docs_bar.update()
+            doc = None  # the last document's text is not needed while the writer finishes (a 50 MB file)
             report.problems, report.unsupported = loaded.problems, dict(loaded.unsupported)
             if not given:
                 why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",

@@ -109,7 +109,8 @@ class Engine:
             report = ingest(paths, store.open_writer(s, params=self.index_params), embedder=self.embedder,
                             chunking=self.chunking, rebuild=rebuild, progress=progress, prune=prune, force=force,
                             max_prune_share=s.prune_max_share, notify=notify)
-            self._retriever = None  # the next query sees the new version
+            if store.backend(s) != "postgres":  # PostgreSQL's rows are live already: its pool stays
+                self._retriever = None  # the next query sees the new version
         return report
 
     # -- retrieval -----------------------------------------------------------------------------

@@ -60,3 +60,15 @@ def test_ingest_shows_progress_before_it_embeds(tmp_path):
     first, chunking, embedding = err.find("reading "), err.find("reading and chunking"), err.find("embedding")
     assert err.lstrip().startswith("reading "), err[:500]  # the very first output
     assert 0 <= first < chunking < embedding, err[-2000:]
+
+
+def test_the_front_ends_commands_are_plugins_and_a_broken_one_is_named_not_fatal():
+    from importlib.metadata import EntryPoint
+
+    from rag.cli import PLUGIN_GROUP, _help, _plugins
+
+    assert {"serve", "mcp", "embed-token", "eval", "bench"} <= set(_plugins())
+    broken = EntryPoint(name="broken", value="no_such_module:COMMAND", group=PLUGIN_GROUP)
+    assert _help(broken).startswith("(unavailable: ModuleNotFoundError")
+    out = subprocess.run([sys.executable, "-m", "rag.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "serve" in out.stdout and "bench" in out.stdout

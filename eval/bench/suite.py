@@ -89,7 +89,7 @@ def bench_ingest(repeats: int, n_docs: int, work: Path) -> Table:
                   f"embedder `{eng.embedder.id}`",
                   ["stage", "seconds (min / median / max)", "documents/s (median)", "chunks/s (median)"])  # fmt: skip
     for stage in runs[0][1].stage_seconds:
-        secs = [r.stage_seconds[stage] for _, r in runs]
+        secs = [r.stage_seconds.get(stage, 0.0) for _, r in runs]  # a stage that had nothing to do is absent
         med = statistics.median(secs)
         table.rows.append([stage, spread(secs), f"{docs / med:,.0f}", f"{chunks / med:,.0f}"])
     totals = [s for s, _ in runs]
