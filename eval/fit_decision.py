@@ -29,7 +29,7 @@ from eval.metrics import answer_correct
 from eval.qa import QAItem, load_qa
 from rag.config import load_settings
 from rag.decision import FEATURES, MODEL_PATH, DecisionModel
-from rag.pipeline import Engine, _relevant
+from rag.pipeline import Engine, relevant
 from rag.reading import Reading
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,7 @@ def collect(engine: Engine, items: Sequence[QAItem], set_name: str) -> list[dict
         found = engine.read(item.question, item.history, limit=8)
         q, evidence = found.question, found.evidence
         readings = [r for r in engine.readings(q, evidence, until_sure=False) if isinstance(r, Reading)] \
-            if _relevant(evidence) else []
+            if relevant(evidence) else []
         rows.append({"id": item.id, "set": set_name, "answerable": item.answerable, "readings": [
             {"windows": r.windows, "reply": r.reply, "x": [r.features[f] for f in FEATURES],
              "found": r.answer is not None,

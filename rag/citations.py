@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .chunking import split_sentences
 from .grounding import NUMBER, ungrounded_terms
 from .nlp import Parser
-from .question import Question, _names
+from .question import Question, names_in
 from .reader import Evidence
 from .reading import Located
 from .records import ANSWERED, NOT_FOUND, UNCERTAIN, Citation, Hit
@@ -85,7 +85,7 @@ def _agrees(sentence: str, question: Question, ev: Evidence, parser: Parser) -> 
     if ev.span and fold(ev.span) not in fold(sentence):
         return False  # it must say what was asked
     doc, src = parser([sentence, ev.text])
-    if any(fold(n) not in source for n in _names(doc)):
+    if any(fold(n) not in source for n in names_in(doc)):
         return False
     return _roles_agree(doc, src)
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .nlp import Parser, default_parser
-from .question import _names
+from .question import names_in
 from .records import Turn
 
 MAX_REWRITES = 3
@@ -75,7 +75,7 @@ def rewrites(question: str, history: Sequence[Turn], parser: Parser | None = Non
     for text in out:
         bare = _capitalise(_LEADING.sub("", text))
         still_leans = bool(re.search(r"\b(that|this|those|these|there|then|the same|else|other)\b", bare, re.I))
-        leans = bool(previous) and (still_leans or not _names(parse([bare])[0]) or len(bare.split()) <= 4)
+        leans = bool(previous) and (still_leans or not names_in(parse([bare])[0]) or len(bare.split()) <= 4)
         final.append(Rewrite(bare, previous if leans else ""))
     return list(dict.fromkeys(final))
 
@@ -97,7 +97,7 @@ def _antecedents(question: str, answer: str, parse: Parser) -> dict[str, list[st
     for doc in (a_doc, q_doc):
         ents = sorted(doc.ents, key=lambda e: (not _in_subject(e), e.start))
         for ent in ents:
-            name = (_names(ent.as_doc())[:1] or [ent.text])[0]
+            name = (names_in(ent.as_doc())[:1] or [ent.text])[0]
             if ent.label_ in _THINGS and (ent[0].lower_ == "the" or ent.start and doc[ent.start - 1].lower_ == "the"):
                 name = f"the {name}"  # "the Bulldozer Revolution", "the Senate"
             for kind, labels in (("person", _PEOPLE), ("group", _GROUPS), ("thing", _THINGS)):
@@ -105,7 +105,7 @@ def _antecedents(question: str, answer: str, parse: Parser) -> dict[str, list[st
                     out[kind].append(name)
     # A bare name as the whole answer ("The Bulldozer Revolution") is the thing an "it" means.
     bare = answer.strip().rstrip(".")
-    if bare and len(bare.split()) <= 5 and not out["person"] and _names(a_doc) and not _known(bare, out["thing"]):
+    if bare and len(bare.split()) <= 5 and not out["person"] and names_in(a_doc) and not _known(bare, out["thing"]):
         out["thing"].insert(0, bare)
     return out
 

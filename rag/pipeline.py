@@ -197,7 +197,7 @@ class Engine:
         hits, q, evidence = found.hits, found.question, found.evidence
         retrieve_s = time.perf_counter() - t0
         ttft, done, sure = 0.0, [], None
-        if not _relevant(evidence):
+        if not relevant(evidence):
             verdict = not_found(q.text, "retrieval found nothing that matches the question")
         else:
             for item in self.readings(q, evidence):
@@ -297,7 +297,7 @@ def _either(setting: float | None, fitted: float) -> float:
     return fitted if setting is None else setting
 
 
-def _relevant(evidence: Sequence[Evidence]) -> bool:
+def relevant(evidence: Sequence[Evidence]) -> bool:
     """Whether retrieval found anything that matches the question: a sentence close in meaning, one
     sharing a good part of its words, or a passage naming what it names (a question that names
     nothing, "What was the cause of death?", always counts: it leans on its conversation). Only when

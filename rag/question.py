@@ -79,7 +79,7 @@ class Question:
 def analyse(text: str, parser: Parser | None = None) -> Question:
     doc = (parser or default_parser())([text])[0]
     form, expected = _form(doc)
-    names = tuple(n for n in _names(doc) if not _numeric(n))
+    names = tuple(n for n in names_in(doc) if not _numeric(n))
     numbers = tuple(t.text for t in doc if t.like_num and any(c.isdigit() for c in t.text))
     verbs = tuple(dict.fromkeys(t.lemma_.lower() for t in doc if t.pos_ == "VERB" and t.lemma_.lower() not in _WH))
     verb, arguments = _asked_verb(doc)
@@ -141,7 +141,7 @@ def _next_noun(doc, i: int):
     return None
 
 
-def _names(doc) -> tuple[str, ...]:
+def names_in(doc) -> tuple[str, ...]:
     """Entities other than bare numbers, and runs of proper nouns the entity recogniser missed."""
     found: list[str] = []
     covered: set[int] = set()
