@@ -46,12 +46,7 @@ def pg_root():
     probe.stop()
     servers: list[pg_local.LocalServer] = []
     yield root, servers
-    for s in reversed(servers):
-        try:
-            s.stop("immediate")
-        except Exception:
-            pass
-    shutil.rmtree(root, ignore_errors=True)
+    pg_local.stop_all(servers, root)
 
 
 def _server(pg_root, name: str) -> pg_local.LocalServer:

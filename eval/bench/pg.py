@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -164,12 +163,7 @@ def bench(args: argparse.Namespace) -> None:
             r = time_search(url, qs, vecs, args.repeats)
             print(f"| {name} | {mmm(r['p50'])} | {mmm(r['p95'])} |", flush=True)
     finally:
-        for s in reversed(servers):
-            try:
-                s.stop("immediate")
-            except Exception:
-                pass
-        shutil.rmtree(root, ignore_errors=True)
+        pg_local.stop_all(servers, root)
 
 
 def main(argv: list[str] | None = None) -> int:
