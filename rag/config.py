@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     # Retrieval.
     retrieval_mode: Literal["dense", "lexical", "hybrid"] = "hybrid"
-    # Measured by eval/bench_retrieval.py: a weighted sum leaning on BM25 beats RRF on this corpus.
+    # Measured by eval/bench/retrieval.py: a weighted sum leaning on BM25 beats RRF on this corpus.
     fusion: Literal["rrf", "weighted"] = "weighted"
     hybrid_alpha: float = Field(0.3, ge=0.0, le=1.0)  # weight of the dense score in weighted fusion
     top_k: int = Field(5, ge=1, le=100)

@@ -3,7 +3,7 @@
 Exact inner-product search for small collections; past `ann_threshold` vectors an approximate index
 (IVF by default, or HNSW) is built, since exact search grows linearly with the archive.
 
-Defaults come from eval/bench_scale.py (figures in eval/SCALE.md): on the 2-core reference machine
+Defaults come from eval/bench/scale.py (figures in eval/SCALE.md): on the 2-core reference machine
 an IVF-Flat index with about 2*sqrt(n) lists, probing 32 of them, answers one query in about 4 ms
 at 1M chunks with recall@10 of 0.97 against exact search (exact: over 200 ms), and builds in one to
 three minutes; HNSW searches as fast but its build, about a minute at 100k, would take well over ten

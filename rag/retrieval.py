@@ -1,7 +1,7 @@
 """Retrieval: dense, lexical (BM25) or hybrid, with metadata filters and diversification.
 
 Hybrid fuses the two rankings (reciprocal rank fusion by default; a weighted sum of normalised
-scores is the alternative, measured by eval/bench_retrieval.py), then MMR keeps the top k from
+scores is the alternative, measured by eval/bench/retrieval.py), then MMR keeps the top k from
 being near-copies of one another (overlapping chunks of one passage).
 """
 

