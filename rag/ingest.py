@@ -51,6 +51,7 @@ class IngestReport:
     cached_chunks: int = 0  # new chunks whose vectors came from the on-disk cache
     problems: list[Problem] = field(default_factory=list)
     unsupported: dict[str, int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)  # items a format skips on purpose ("wxr draft": 2)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     index_path: str = ""
@@ -66,6 +67,9 @@ class IngestReport:
         if self.unsupported:
             kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(self.unsupported.items()))
             text += f"; {sum(self.unsupported.values())} unsupported files ignored ({kinds})"
+        if self.left_out:
+            kinds = ", ".join(f"{n} {why}" for why, n in sorted(self.left_out.items()))
+            text += f"; {sum(self.left_out.values())} items left out ({kinds})"
         return text
 
 
@@ -279,6 +283,7 @@ def ingest(paths: Iterable[str | Path], writer: Any, *, embedder: Embedder,
                     docs_bar.update()
             doc = None  # the last document's text is not needed while the writer finishes (a 50 MB file)
             report.problems, report.unsupported = loaded.problems, dict(loaded.unsupported)
+            report.left_out = dict(loaded.skipped)
             if not given:
                 why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
                        f"{loaded.unsupported_count} of an unsupported type" if loaded.unsupported else ""]

@@ -54,10 +54,10 @@ def count_then_die(module, name, at):
             die()
         return out
     setattr(module, name, wrapper)
-import rag.loaders, rag.ingest, rag.embedcache, rag.store.embedded, rag.store.disk
+import rag.loaders.base, rag.ingest, rag.embedcache, rag.store.embedded, rag.store.disk
 disk = os.environ["RAG_EMBEDDED_BACKEND"] == "disk"
 if moment == "reading":
-    count_then_die(rag.loaders, "_document", int(os.environ["BENCH_HALF_DOCS"]))
+    count_then_die(rag.loaders.base, "make_document", int(os.environ["BENCH_HALF_DOCS"]))
 elif moment == "chunking":  # every store's writer chunks through rag.ingest: half-way through the documents
     count_then_die(rag.ingest, "chunk_document", int(os.environ["BENCH_HALF_DOCS"]))
 elif moment == "embedding-first-batch":
