@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from functools import lru_cache
 
 # Characters NFKD does not decompose, and the quote/dash zoo of scraped news pages. "Đ" is written
 # "Dj", as English-language news types it ("Djukanovic"); the other way it is typed, a bare "D"
@@ -119,11 +120,12 @@ def query_tokens(query: str) -> list[str]:
 MAX_SPELLED_VALUES = 16
 
 
-def spelled_values(value: str) -> list[str]:
+@lru_cache(maxsize=1024)  # a filter checks every document against the same few values
+def spelled_values(value: str) -> tuple[str, ...]:
     """fold(value) first, then its other spellings of "đ" (spellings(), word by word): what a filter
     on `value` accepts, so "Dukanovic" and "Djukanovic" both match a stored "Đukanović". A value
     with more forms than MAX_SPELLED_VALUES is taken as typed."""
     words = fold(value).split(" ")
     forms = [" ".join(combo) for combo in itertools.islice(
         itertools.product(*(spellings(w) for w in words)), MAX_SPELLED_VALUES + 1)]
-    return forms if len(forms) <= MAX_SPELLED_VALUES else forms[:1]
+    return tuple(forms) if len(forms) <= MAX_SPELLED_VALUES else tuple(forms[:1])
