@@ -45,19 +45,27 @@ class Verdict:
     closest: tuple[Citation, ...] = ()
 
 
-def answer_located(found: Located) -> Verdict:
-    """The phrase first, then the sentence that holds it, quoted, with [1] and the article's date."""
+def answer_located(found: Located, *, as_of: bool = False) -> Verdict:
+    """The phrase first, then the sentence that holds it, quoted, with [1] and the article's date;
+    `as_of`: the question asks for the latest state, so the answer is dated "As of DATE". An answer
+    from a corrected article carries the correction."""
     ev, sent = found.window.evidence, found.sentence
     c = ev.hit.chunk
-    citation = Citation(1, c.doc_id, c.title, c.chunk_id, sent.text, sent.start, sent.end, c.date)
+    citation = Citation(1, c.doc_id, c.title, c.chunk_id, sent.text, sent.start, sent.end, c.date, c.correction)
     quote = sent.text.strip()
     date = f" ({citation.date})" if citation.date else ""
     if found.how == "checked":  # the model's own sentence, checked against this one
         body = found.phrase.rstrip(" .!")
-        return Verdict(f"{body} [1]{date}. Source: “{quote}”", (citation,), refused=False, drafted=True)
-    if len(found.phrase) >= 0.8 * len(quote):  # the answer is the sentence itself
-        return Verdict(f"“{quote}” [1]{date}", (citation,), refused=False)
-    return Verdict(f"{found.phrase} — “{quote}” [1]{date}", (citation,), refused=False)
+        text, drafted = f"{body} [1]{date}. Source: “{quote}”", True
+    elif len(found.phrase) >= 0.8 * len(quote):  # the answer is the sentence itself
+        text, drafted = f"“{quote}” [1]{date}", False
+    else:
+        text, drafted = f"{found.phrase} — “{quote}” [1]{date}", False
+    if as_of and citation.date:
+        text = f"As of {citation.date}: {text}"
+    if citation.correction:
+        text += f"\nCorrection to [1]: {citation.correction}"
+    return Verdict(text, (citation,), refused=False, drafted=drafted)
 
 
 # Share of a sentence's words (in the model's own words) that its source must hold.
@@ -128,7 +136,8 @@ def refusal(question: str, hits: Sequence[Hit], reason: str = "", evidence: Sequ
             quote, start, end = best.text, best.start, best.end
         else:
             quote, start, end = c.text[:200], c.start, c.start + min(len(c.text), 200)
-        closest.append(Citation(len(closest) + 1, c.doc_id, c.title, c.chunk_id, quote, start, end, c.date))
+        closest.append(Citation(len(closest) + 1, c.doc_id, c.title, c.chunk_id, quote, start, end, c.date,
+                                c.correction))
     if closest:
         lines.append("Closest passages:")
         for cit in closest:

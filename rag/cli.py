@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--since", metavar="YYYY-MM-DD", help="published on or after")
     se.add_argument("--until", metavar="YYYY-MM-DD", help="published on or before")
     se.add_argument("--json", action="store_true", help="print one JSON object")
+    _as_desk(se)
     se.set_defaults(func=_cmd_search)
 
     ask = sub.add_parser("ask", help="answer a question with citations")
@@ -123,16 +124,31 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["dense", "lexical", "hybrid"])
     ask.add_argument("--index", type=Path)
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    _as_desk(ask)
     ask.set_defaults(func=_cmd_ask)
 
     chat = sub.add_parser("chat", help="interactive chat in the terminal (streams answers)")
     chat.add_argument("-k", type=int, default=None)
     chat.add_argument("--index", type=Path)
+    _as_desk(chat)
     chat.set_defaults(func=_cmd_chat)
 
     for name, ep in _plugins().items():  # serve, mcp, eval, bench, ...: they own their flags
         sub.add_parser(name, help=_help(ep), add_help=False)
     return p
+
+
+def _as_desk(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--as", dest="as_desks", action="append", default=[], metavar="DESK",
+                     help="see what a member of DESK may see (repeat for several desks; trusted local use); "
+                          "default: the public principal")
+
+
+def _principal(args: argparse.Namespace):
+    from .records import PUBLIC, Principal
+
+    desks = [d for value in args.as_desks for d in value.split(",") if d.strip()]
+    return Principal.of("cli:" + ",".join(desks), desks) if desks else PUBLIC
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -236,7 +252,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             return 2
     engine = _engine(args)
     hits = engine.search(args.query, args.k, mode=args.mode,
-                         filters=Filters(where or None, args.since, args.until))
+                         filters=Filters(where or None, args.since, args.until), principal=_principal(args))
     if args.json:
         print(json.dumps({"query": args.query, "hits": [h.to_json() for h in hits]}, ensure_ascii=False, indent=1))
         return 0
@@ -286,7 +302,8 @@ def _print_answer(answer) -> None:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     engine = _engine(args)
-    answer = engine.ask(args.question, _load_history(args.history), k=args.k, mode=args.mode)
+    answer = engine.ask(args.question, _load_history(args.history), k=args.k, mode=args.mode,
+                        principal=_principal(args))
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=1))
     else:
@@ -312,7 +329,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             continue
         print("(drafting) ", end="", flush=True)
         final = None
-        for event in engine.ask_stream(question, history, k=args.k):
+        for event in engine.ask_stream(question, history, k=args.k, principal=_principal(args)):
             match event:
                 case Draft(text):
                     print(text, end="", flush=True)

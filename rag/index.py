@@ -142,19 +142,34 @@ class FaissIndex(_Sized):
             return entries * (index.code_size + 8) + index.nlist * d * 4 + direct_map
         return int(faiss.serialize_index(self._index).nbytes)  # unknown kind: measure the hard way
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
+               excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, positions) per query; positions are -1 where fewer than k exist.
 
         `allowed` restricts the search to those positions (metadata filters); an empty `allowed`
-        gives an empty result. Narrow filters are searched exactly (see EXACT_FILTER_MAX); wider ones
-        search the approximate index more widely, in proportion to how much the filter removes.
+        gives an empty result. `excluded` (when `allowed` is None): positions never returned, the
+        few an Access hides (cheaper than listing the many allowed). Narrow filters are searched
+        exactly (see EXACT_FILTER_MAX); wider ones search the approximate index more widely, in
+        proportion to how much the filter removes.
         One query (a user request) runs on SINGLE_QUERY_THREADS OpenMP threads.
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dimension:
             raise IndexError_(f"query vectors have dimension {queries.shape[1]}, the index has {self.dimension}")
         with _omp_threads(SINGLE_QUERY_THREADS if len(queries) <= _FEW_QUERIES else None):
+            if allowed is None and excluded is not None and len(excluded):
+                return self._search_excluding(queries, k, np.ascontiguousarray(excluded, dtype=np.int64))
             return self._search(queries, k, allowed)
+
+    def _search_excluding(self, queries: np.ndarray, k: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        left = self.ntotal - len(excluded)
+        if left <= 0 or k < 1:
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.float32), empty.astype(np.int64)
+        k = min(k, left)
+        sp = _filtered_params(self._index, self.kind, _excluding(excluded), self.ntotal / left, k,
+                              nprobe=self.params.ivf_nprobe, ef=self.params.hnsw_ef_search)
+        return self._index.search(queries, k, params=sp)
 
     def _search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, self.ntotal)) if self.ntotal else 0
@@ -171,15 +186,8 @@ class FaissIndex(_Sized):
         if len(allowed) <= EXACT_FILTER_MAX and (stored := self._stored_vectors()) is not None:
             return _top_k_of(queries, stored, allowed, min(k, len(allowed)))
         selector = faiss.IDSelectorBatch(allowed)
-        widen = self.ntotal / len(allowed)  # the share of the index a filter keeps shrinks what a probe finds
-        if self.kind == "hnsw":
-            ef = min(_HNSW_FILTER_EF_MAX, math.ceil(max(self.params.hnsw_ef_search, k) * widen))
-            sp = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef, self.params.hnsw_ef_search))
-        elif self.kind == "ivf":
-            nlist = faiss.extract_index_ivf(self._index).nlist
-            sp = faiss.SearchParametersIVF(sel=selector, nprobe=min(nlist, math.ceil(self.params.ivf_nprobe * widen)))
-        else:
-            sp = faiss.SearchParameters(sel=selector)
+        sp = _filtered_params(self._index, self.kind, selector, self.ntotal / len(allowed), k,
+                              nprobe=self.params.ivf_nprobe, ef=self.params.hnsw_ef_search)
         return self._index.search(queries, min(k, len(allowed)), params=sp)
 
     def _stored_vectors(self) -> np.ndarray | None:
@@ -201,6 +209,34 @@ class FaissIndex(_Sized):
         except RuntimeError as exc:
             raise IndexError_(f"cannot read vector index {path}: {exc}") from exc
         return cls(index, kind, params)
+
+
+# Selectors that leave out an Access's hidden positions, by the array they were built from: the
+# store hands the same array for as long as the same documents are hidden (rag.store.base.Ruled),
+# and building one costs milliseconds at 100k positions. Searches only read them.
+_EXCLUDERS: dict[int, tuple[np.ndarray, object, object]] = {}
+
+
+def _excluding(excluded: np.ndarray):
+    got = _EXCLUDERS.get(id(excluded))
+    if got is None or got[0] is not excluded:
+        inner = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+        if len(_EXCLUDERS) >= 16:
+            _EXCLUDERS.clear()
+        got = _EXCLUDERS[id(excluded)] = (excluded, inner, faiss.IDSelectorNot(inner))
+    return got[2]
+
+
+def _filtered_params(index, kind: str, selector, widen: float, k: int, *, nprobe: int, ef: int = 0):
+    """Search parameters with a selector; the share of the index a filter keeps (1 / widen) shrinks
+    what a probe finds, so an approximate index is searched that much wider."""
+    if kind == "hnsw":
+        wide = min(_HNSW_FILTER_EF_MAX, math.ceil(max(ef, k) * widen))
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=max(wide, ef))
+    if kind == "ivf":
+        nlist = faiss.extract_index_ivf(index).nlist
+        return faiss.SearchParametersIVF(sel=selector, nprobe=min(nlist, math.ceil(nprobe * widen)))
+    return faiss.SearchParameters(sel=selector)
 
 
 def _top_k_of(queries: np.ndarray, vectors: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -297,9 +333,10 @@ class IdIndex(_Sized):
             return 0
         return int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) of one query; `allowed` (ids) restricts it, probing more IVF lists the
-        fewer it keeps, as FaissIndex does."""
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
+               excluded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) of one query; `allowed` (ids) restricts it, or `excluded` (ids) leaves
+        those out, probing more IVF lists the fewer it keeps, as FaissIndex does."""
         q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
         if q.shape[1] != self.dimension:
             raise IndexError_(f"query vectors have dimension {q.shape[1]}, the index has {self.dimension}")
@@ -307,17 +344,18 @@ class IdIndex(_Sized):
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         k = min(k, self.ntotal)
         with _omp_threads(SINGLE_QUERY_THREADS):
-            if allowed is None:
-                scores, ids = self._index.search(q, k)
-            else:
+            if allowed is not None:
                 allowed = np.ascontiguousarray(allowed, dtype=np.int64)
-                selector = faiss.IDSelectorBatch(allowed)
-                if self.kind == "ivf":
-                    widen = self.ntotal / len(allowed)
-                    sp = faiss.SearchParametersIVF(sel=selector, nprobe=min(self.nlist, math.ceil(self.nprobe * widen)))
-                else:
-                    sp = faiss.SearchParameters(sel=selector)
+                sp = _filtered_params(self._index, self.kind, faiss.IDSelectorBatch(allowed),
+                                      self.ntotal / len(allowed), k, nprobe=self.nprobe)
                 scores, ids = self._index.search(q, min(k, len(allowed)), params=sp)
+            elif excluded is not None and len(excluded):
+                left = max(1, self.ntotal - len(excluded))
+                sp = _filtered_params(self._index, self.kind, _excluding(excluded), self.ntotal / left, k,
+                                      nprobe=self.nprobe)
+                scores, ids = self._index.search(q, min(k, left), params=sp)
+            else:
+                scores, ids = self._index.search(q, k)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 

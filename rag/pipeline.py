@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from .nlp import Parser
 from .question import Question, analyse
 from .reader import MODEL_PATH, Evidence, ReaderModel, read
 from .reading import MAX_REPLY_TOKENS, Located, Reading, is_none, locate, prompt_messages, windows
-from .records import Answer, Draft, Event, Filters, Final, Hit, Mode, Turn
+from .records import PUBLIC, Access, Answer, Draft, Event, Filters, Final, Hit, Mode, Principal, Turn
 from .retrieval import Retriever
 
 
@@ -34,8 +35,10 @@ class Engine:
     """Holds the models and the index for a process; heavy loading happens on first use."""
 
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
-                 generator: Generator | None = None) -> None:
+                 generator: Generator | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings or load_settings()
+        # What "now" is for embargoes; injectable so that tests can pass an embargo's time.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._embedder = embedder
         self._injected_embedder = embedder is not None
         self._generator = generator
@@ -125,9 +128,21 @@ class Engine:
                                                           fusion=s.fusion, mmr_lambda=s.mmr_lambda,
                                                           alpha=s.hybrid_alpha))
 
+    def access(self, principal: Principal = PUBLIC) -> Access:
+        """What `principal` may see now; fixed for one request (one search, one answer)."""
+        return Access.of(principal, self.clock())
+
     def search(self, query: str, k: int | None = None, *, mode: Mode | None = None,
-               filters: Filters | None = None) -> list[Hit]:
-        return self.retriever.search(query, self.settings.top_k if k is None else k, mode=mode, filters=filters)
+               filters: Filters | None = None, principal: Principal = PUBLIC, access: Access | None = None
+               ) -> list[Hit]:
+        """The best hits `principal` may see (or `access`, when a request fixed it already): the
+        store hides the rest before ranking."""
+        scoped = replace(filters or Filters(), access=access or self.access(principal))
+        return self.retriever.search(query, self.settings.top_k if k is None else k, mode=mode, filters=scoped)
+
+    def hidden_documents(self, principal: Principal = PUBLIC) -> frozenset[str]:
+        """The ids of the indexed articles `principal` may not see now (never shown to it)."""
+        return self.retriever.store.ruled().hidden_documents(self.access(principal))
 
     def standalone_question(self, question: str, history: Sequence[Turn] = ()) -> str:
         """The follow-up's most likely standalone form, as searched and shown (Rewrite.text)."""
@@ -153,13 +168,16 @@ class Engine:
         return _either(self.settings.answer_threshold, self.decision.threshold)
 
     def read(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-             mode: Mode | None = None, limit: int = 4) -> Findings:
+             mode: Mode | None = None, limit: int = 4, principal: Principal = PUBLIC,
+             access: Access | None = None) -> Findings:
         """What retrieval and the reader model find for the question (its evidence ranked by probability).
 
         A follow-up's rewrites come most salient antecedent first; the first that the evidence
         answers (above the refusal threshold) is kept, else the best-scoring one."""
         best = None
-        for found in self._per_rewrite(question, history, k=k, mode=mode, model=self.reader, limit=limit):
+        access = access or self.access(principal)
+        for found in self._per_rewrite(question, history, k=k, mode=mode, model=self.reader, limit=limit,
+                                       access=access):
             if found.score >= self.threshold:
                 return found
             if best is None or found.score > best.score:
@@ -171,30 +189,34 @@ class Engine:
                     mode: Mode | None = None, limit: int = 4) -> tuple[Evidence, ...]:
         """The evidence of every rewrite, with first-stage scores (no reader model): the rows the
         reader model is fitted on (eval/fit_reader.py)."""
-        return tuple(ev for found in self._per_rewrite(question, history, k=k, mode=mode, model=None, limit=limit)
+        return tuple(ev for found in self._per_rewrite(question, history, k=k, mode=mode, model=None, limit=limit,
+                                                       access=self.access())
                      for ev in found.evidence)
 
     def _per_rewrite(self, question: str, history: Sequence[Turn], *, k: int | None, mode: Mode | None,
-                     model: ReaderModel | None, limit: int) -> Iterator[Findings]:
+                     model: ReaderModel | None, limit: int, access: Access) -> Iterator[Findings]:
         for rewrite in rewrites(question, history, self.parser):
-            hits = tuple(self.search(rewrite.text, k, mode=mode))  # the earlier turn helps retrieval...
+            hits = tuple(self.search(rewrite.text, k, mode=mode, access=access))  # the earlier turn helps retrieval...
             q = analyse(rewrite.question, self.parser)  # ...but is no part of what is asked
             evidence = read(q, hits, self.embedder, self.parser, model, limit=limit) if hits else []
             yield Findings(rewrite, hits, q, tuple(evidence))
 
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-            mode: Mode | None = None) -> Answer:
-        *_, last = self.ask_stream(question, history, k=k, mode=mode)
+            mode: Mode | None = None, principal: Principal = PUBLIC) -> Answer:
+        *_, last = self.ask_stream(question, history, k=k, mode=mode, principal=principal)
         assert isinstance(last, Final)
         return last.answer
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-                   mode: Mode | None = None) -> Iterator[Event]:
-        """Draft pieces as the model writes them, then the checked answer (Final, always last)."""
+                   mode: Mode | None = None, principal: Principal = PUBLIC) -> Iterator[Event]:
+        """Draft pieces as the model writes them, then the checked answer (Final, always last).
+        Everything it reads, quotes or names is what `principal` may see when the question arrives."""
         t0 = time.perf_counter()
-        found = self.read(question, history, k=k, mode=mode, limit=8)
+        found = self.read(question, history, k=k, mode=mode, limit=8, access=self.access(principal))
         hits, q, evidence = found.hits, found.question, found.evidence
+        if q.latest:
+            evidence = newest_first(evidence)
         retrieve_s = time.perf_counter() - t0
         ttft, done, sure = 0.0, [], None
         if not relevant(evidence):
@@ -251,7 +273,7 @@ class Engine:
             found = None if is_none(reply) else self._find(reply, q, wins[:n])
             x = features(q, logprobs, found, evidence, wins[:n], self.parser)
             reading = Reading(n, reply, found, x, self.decision.probability(x),
-                              answer_located(found) if found is not None else None,
+                              answer_located(found, as_of=q.latest) if found is not None else None,
                               self.generator.count_tokens("\n".join(m["content"] for m in messages)))
             yield reading
             if until_sure and self._sure(reading):
@@ -273,9 +295,11 @@ class Engine:
                 return Located(w, reply.strip(), sentence, "checked")
         return None
 
-    def health(self) -> dict:
+    def health(self, principal: Principal = PUBLIC) -> dict:
+        """Counts of what `principal` may see, the models and the index version."""
         st = self.retriever.store
-        return {**st.counts(), "embedder": self.embedder.id, "generator": self.generator.id, "index": st.version}
+        counts = st.ruled().visible_counts(st.counts(), self.access(principal))
+        return {**counts, "embedder": self.embedder.id, "generator": self.generator.id, "index": st.version}
 
 
 @dataclass(frozen=True)
@@ -295,6 +319,21 @@ class Findings:
 
 def _either(setting: float | None, fitted: float) -> float:
     return fitted if setting is None else setting
+
+
+# A question about the current state reads the newest of the evidence that is close to the best.
+NEWEST_WITHIN = 0.5  # share of the best evidence score
+
+
+def newest_first(evidence: Sequence[Evidence]) -> tuple[Evidence, ...]:
+    """Evidence scoring at least NEWEST_WITHIN of the best, newest article first (stable: same-day
+    evidence keeps the reader's order); then the rest, as ranked."""
+    if not evidence:
+        return tuple(evidence)
+    floor = NEWEST_WITHIN * max(ev.score for ev in evidence)
+    close = [ev for ev in evidence if ev.score >= floor]
+    rest = [ev for ev in evidence if ev.score < floor]
+    return (*sorted(close, key=lambda ev: ev.hit.chunk.date, reverse=True), *rest)
 
 
 def relevant(evidence: Sequence[Evidence]) -> bool:

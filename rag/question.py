@@ -64,6 +64,7 @@ class Question:
     verb: str = ""  # lemma of the verb the question word belongs to ("direct" in "who directed X?")
     arguments: tuple[str, ...] = ()  # folded, stemmed words of that verb's other arguments
     unit: str = ""  # lemma of what "how many/much" counts ("vote" in "how many votes …?")
+    latest: bool = False  # it asks for the current state ("now", "currently", "latest"): newest evidence first
 
     @property
     def form_noun(self) -> str:
@@ -76,6 +77,11 @@ class Question:
         return bool(self.expected)
 
 
+# Words by which a question asks for the state of things now, whatever the archive's dates: the
+# answer should come from the newest article that holds one, dated "as of" it (issue 25).
+LATEST_WORDS = frozenset({"now", "currently", "current", "latest", "presently", "nowadays", "today"})
+
+
 def analyse(text: str, parser: Parser | None = None) -> Question:
     doc = (parser or default_parser())([text])[0]
     form, expected = _form(doc)
@@ -86,9 +92,12 @@ def analyse(text: str, parser: Parser | None = None) -> Question:
     unit = ""
     if form in ("how many", "how much"):
         unit = next((t.lemma_.lower() for t in doc[2:5] if t.pos_ == "NOUN"), "")
+    words = [t.lower_ for t in doc]
+    latest = bool(LATEST_WORDS.intersection(words)) or any(
+        a == "most" and b == "recent" for a, b in zip(words, words[1:]))
     return Question(text=text, form=form, expected=expected, names=names, numbers=numbers,
                     terms=tuple(dict.fromkeys(tokenize(text))), verbs=verbs, subject=_subject(doc, names),
-                    verb=verb, arguments=arguments, unit=unit)
+                    verb=verb, arguments=arguments, unit=unit, latest=latest)
 
 
 def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:

@@ -3,8 +3,9 @@ with the search settings (Mode, Filters) and the answer stream's events (Draft, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -44,20 +45,97 @@ class Chunk:
         """The article's publication date (YYYY-MM-DD) from its metadata, or "" when it has none."""
         return str(self.metadata.get("published") or self.metadata.get("date") or "")[:10]
 
+    @property
+    def correction(self) -> str:
+        """The correction the article carries (rag/loaders/rules.py), or ""."""
+        return str(self.metadata.get("correction") or "")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who asks: a name for logs and metrics (never a token) and the desks whose articles it may see.
+    No credentials is the public principal: no desks."""
+
+    name: str = "public"
+    desks: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, name: str, desks: Iterable[str]) -> Principal:
+        return cls(name, frozenset(desk_key(d) for d in desks if d.strip()))
+
+
+PUBLIC = Principal()
+DENIALS = ("retracted", "embargo", "desk")  # why a document is hidden, for counting (never its content)
+
+
+def desk_key(name: str) -> str:
+    """A desk name as compared: case and surrounding space do not matter."""
+    return name.strip().lower()
+
+
+def utc_stamp(when: datetime) -> str:
+    """A time as rag/loaders/rules.py stores `embargo_until`: UTC, `YYYY-MM-DDTHH:MM:SSZ` (compares as text)."""
+    if when.tzinfo is None:
+        raise ValueError(f"a time without a zone: {when!r}")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one request may see, fixed when it starts: the principal's desks at time `now`.
+    Every store applies it before ranking (issue 25): a retracted article is hidden from everyone,
+    an embargoed one until `now` passes its `embargo_until`, a desk article from principals
+    without one of its desks."""
+
+    desks: frozenset[str]
+    now: str  # utc_stamp
+
+    @classmethod
+    def of(cls, principal: Principal, when: datetime) -> Access:
+        return cls(principal.desks, utc_stamp(when))
+
+    def denial(self, metadata: Mapping[str, Any]) -> str | None:
+        """Why a document with this metadata is hidden (one of DENIALS), or None when it is visible."""
+        if str(metadata.get("status") or "").strip().lower() == "retracted":
+            return "retracted"
+        until = metadata.get("embargo_until")
+        if until and str(until) > self.now:
+            return "embargo"
+        desks = metadata.get("desks")
+        if desks:
+            names = desks.split(",") if isinstance(desks, str) else desks
+            if not {desk_key(str(d)) for d in names} & self.desks:
+                return "desk"
+        return None
+
+
+RULE_KEYS = ("status", "embargo_until", "desks")  # metadata an Access reads
+
+
+def ruled(metadata: Mapping[str, Any]) -> bool:
+    """Whether some Access could hide a document with this metadata."""
+    return bool(metadata.get("embargo_until") or metadata.get("desks")
+                or str(metadata.get("status") or "").strip().lower() == "retracted")
+
 
 @dataclass(frozen=True)
 class Filters:
     """Restrict results: metadata equality (doc_id, publisher, ...) and a published-date range.
-    Values compare folded (rag.text.fold), "đ" in either spelling (rag.text.spelled_values), as search does."""
+    Values compare folded (rag.text.fold), "đ" in either spelling (rag.text.spelled_values), as search does.
+    `access`: who asks and when; stores apply it whether or not the rest is active."""
 
     where: Mapping[str, str] | None = None
     since: str | None = None  # ISO date, inclusive
     until: str | None = None
+    access: Access | None = None
 
     def active(self) -> bool:
+        """Whether the metadata and date part restricts anything (`access` is applied apart)."""
         return bool(self.where or self.since or self.until)
 
     def allows(self, doc_id: str, metadata: Mapping[str, Any]) -> bool:
+        if self.access is not None and self.access.denial(metadata):
+            return False
         for key, want in (self.where or {}).items():
             have = doc_id if key in ("doc_id", "id") else metadata.get(key)
             if have is None or fold(str(have)) not in spelled_values(str(want)):
@@ -117,9 +195,10 @@ class Citation:
     start: int  # offsets of `quote` in the document text
     end: int
     date: str = ""  # the article's publication date, when its metadata has one
+    correction: str = ""  # the article's correction, when it has been corrected
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "date": self.date or None}
+        return {**asdict(self), "date": self.date or None, "correction": self.correction or None}
 
 
 @dataclass(frozen=True)

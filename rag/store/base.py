@@ -9,7 +9,9 @@ candidates and their vectors, so the Retriever does the same diversification (MM
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+import bisect
+import threading
+from collections.abc import Container, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -18,7 +20,7 @@ import numpy as np
 from ..errors import IndexMismatchError
 from ..ingest import Action, Indexed, Job, Written
 from ..lexical import TOKENIZER_VERSION
-from ..records import Candidate, Chunk, Document, Filters, Fusion, Mode
+from ..records import Access, Candidate, Chunk, Document, Filters, Fusion, Mode, ruled
 from ..text import spelled_values
 
 RRF_K = 60
@@ -40,6 +42,11 @@ class Store(Protocol):
 
     def counts(self) -> dict[str, int]:
         """{"documents": n, "chunks": n}"""
+        ...
+
+    def ruled(self) -> Ruled:
+        """The documents some Access could hide, of the live version (Filters.access in `search`
+        hides them before ranking; the archive listing, counts and examples ask this)."""
         ...
 
     @property
@@ -69,6 +76,66 @@ class StoreWriter(Protocol):
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None: ...
+
+
+class Ruled:
+    """The documents of one store version that carry a rule (rag.records.ruled), their chunk
+    positions in the store's dense and lexical indexes, and which of them an Access hides.
+
+    Built once per version from the few documents with rules, so a search pays nothing for an
+    archive without them. What an Access hides changes only with its desks and with how many
+    embargoes have passed, so it is remembered under that key (the clock moves every request)."""
+
+    MEMORY = 64
+
+    def __init__(self, docs: Iterable[tuple[str, Mapping[str, object], np.ndarray | int]]) -> None:
+        # (doc_id, metadata, chunk positions or, where the store has none, the number of chunks)
+        self.docs = [(d, m, p) for d, m, p in docs if ruled(m)]
+        self._embargoes = sorted(str(m["embargo_until"]) for _, m, _ in self.docs if m.get("embargo_until"))
+        self._memo: dict[tuple, tuple[frozenset[str], np.ndarray, int]] = {}
+        self._lock = threading.Lock()
+
+    def _hidden(self, access: Access) -> tuple[frozenset[str], np.ndarray, int]:
+        key = (access.desks, bisect.bisect_right(self._embargoes, access.now))
+        with self._lock:
+            got = self._memo.get(key)
+        if got is None:
+            denied = [(d, p) for d, m, p in self.docs if access.denial(m)]
+            arrays = [p for _, p in denied if isinstance(p, np.ndarray)]
+            positions = np.unique(np.concatenate(arrays)).astype(np.int64) if arrays else np.zeros(0, np.int64)
+            chunks = sum(len(p) if isinstance(p, np.ndarray) else int(p) for _, p in denied)
+            got = (frozenset(d for d, _ in denied), positions, chunks)
+            with self._lock:
+                if len(self._memo) >= self.MEMORY:
+                    self._memo.clear()
+                self._memo[key] = got
+        return got
+
+    def hidden_documents(self, access: Access | None) -> frozenset[str]:
+        return self._hidden(access)[0] if access is not None and self.docs else frozenset()
+
+    def hidden_positions(self, access: Access | None) -> np.ndarray | None:
+        """Chunk positions `access` may not see; None when it sees everything."""
+        if access is None or not self.docs:
+            return None
+        positions = self._hidden(access)[1]
+        return positions if len(positions) else None
+
+    def visible_counts(self, counts: Mapping[str, int], access: Access | None) -> dict[str, int]:
+        """The store's counts less what `access` may not see (a count must not reveal an embargoed story)."""
+        if access is None or not self.docs:
+            return dict(counts)
+        docs, _, chunks = self._hidden(access)
+        return {"documents": counts["documents"] - len(docs), "chunks": counts["chunks"] - chunks}
+
+
+def not_hidden(ids: Sequence[int] | np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
+    """A mask over `ids`: True where the id is not among `hidden` (sorted, as Ruled gives it)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if hidden is None or not len(hidden) or not len(ids):
+        return np.ones(len(ids), dtype=bool)
+    at = np.minimum(np.searchsorted(hidden, ids), len(hidden) - 1)
+    return hidden[at] != ids
 
 
 def check_compatible(built: Mapping[str, Any], *, embedder_id: str, chunking: dict, where: str,

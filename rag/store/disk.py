@@ -38,7 +38,7 @@ from ..index import IdIndex
 from ..records import Candidate, Chunk, Filters
 from ..text import query_tokens, tokenize
 from . import base
-from .base import fuse
+from .base import Ruled, fuse, not_hidden
 from .embedded import REBUILD, SnapshotInfo
 
 FILE = "store.sqlite"
@@ -357,6 +357,7 @@ class _Live:
     info: dict[str, Any]
     dense: IdIndex
     df: dict[str, int] = field(default_factory=dict)  # term -> chunks holding it, in this version
+    rules: Ruled | None = None  # the documents with rules, read on first use (DiskStore.ruled)
 
 
 class DiskStore:
@@ -421,17 +422,20 @@ class DiskStore:
         if live.info["chunks"] == 0:
             return []
         where, fargs = filter_sql(filters)
+        hidden = self._ruled(db, live).hidden_positions(filters.access if filters is not None else None)
         allowed = None
         if where != "1":
             allowed = np.array([r[0] for r in db.execute(
                 f"""SELECT c.id FROM docs d JOIN chunks c ON c.doc_id = d.doc_id AND {visible('c', '?')}
                     WHERE {visible('d', '?')} AND {where}""", [live.v] * 4 + fargs)], dtype=np.int64)
+            allowed = allowed[not_hidden(allowed, hidden)]
             if len(allowed) == 0:
                 return []
         dense_ids: np.ndarray = np.zeros(0, dtype=np.int64)
         if mode != "lexical":
-            _, dense_ids = live.dense.search(qvec, n * RERANK_FACTOR if live.dense.kind == "ivf" else n, allowed)
-        lexical = self._lexical(db, live, query, n, where, fargs) if mode != "dense" else {}
+            _, dense_ids = live.dense.search(qvec, n * RERANK_FACTOR if live.dense.kind == "ivf" else n, allowed,
+                                             excluded=hidden if allowed is None else None)
+        lexical = self._lexical(db, live, query, n, where, fargs, hidden) if mode != "dense" else {}
         rows = self._rows(db, live, set(dense_ids.tolist()) | set(lexical))
         dense: dict[int, float] = {}
         if len(dense_ids):
@@ -441,7 +445,8 @@ class DiskStore:
         ranked = fuse(dense, lexical, mode=mode, fusion=fusion, alpha=alpha)
         return [Candidate(rows[i][0], s, rows[i][1]) for i, s in ranked if i in rows]
 
-    def _lexical(self, db, live: _Live, query: str, n: int, where: str, fargs: list) -> dict[int, float]:
+    def _lexical(self, db, live: _Live, query: str, n: int, where: str, fargs: list,
+                 hidden: np.ndarray | None = None) -> dict[int, float]:
         counts = Counter(query_tokens(query))  # a bare "D" also meets the index's "dj" (rag/text.py)
         if not counts:
             return {}
@@ -458,7 +463,8 @@ class DiskStore:
             kept.append(t)
             rows += df[t]
         if sum(df[t] for t in kept) <= EXACT_BM25_MAX_MATCHES:
-            return self._bm25_per_term(db, live, kept, counts, df, total, n, where, fargs)
+            scores = self._bm25_per_term(db, live, kept, counts, df, total, n, where, fargs, hidden)
+            return scores
         if where == "1":
             sql = "SELECT rowid, bm25(lex) AS s FROM lex WHERE lex MATCH ? ORDER BY s LIMIT ?"
             args: list[Any] = [fts_query(kept), n]
@@ -467,8 +473,16 @@ class DiskStore:
                       JOIN docs d ON d.doc_id = c.doc_id AND {visible('d', '?')}
                       WHERE lex MATCH ? AND {where} ORDER BY s LIMIT ?"""
             args = [live.v, live.v, fts_query(kept), *fargs, n]
-        # FTS5's bm25() is negative, lower is better.
-        return {int(i): -float(s) for i, s in db.execute(sql, args)}
+        # FTS5's bm25() is negative, lower is better. What an Access hides is left out after the
+        # ranking, so ask for more until n are left (or the matches run out).
+        limit = n
+        while True:
+            rows = db.execute(sql, [*args[:-1], limit]).fetchall()
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            keep = not_hidden(ids, hidden)
+            if keep.sum() >= n or len(rows) < limit:
+                return {int(rows[i][0]): -float(rows[i][1]) for i in np.flatnonzero(keep)[:n]}
+            limit *= 4
 
     def _document_frequencies(self, db, live: _Live, terms: list[str]) -> dict[str, int]:
         """Chunks holding each term. fts5vocab counts them by reading the term's whole row list (18 ms
@@ -486,7 +500,7 @@ class DiskStore:
         return {t: cache[t] for t in terms}
 
     def _bm25_per_term(self, db, live: _Live, terms: list[str], qtf: Counter, df: dict[str, int], total: int,
-                       n: int, where: str, fargs: list) -> dict[int, float]:
+                       n: int, where: str, fargs: list, hidden: np.ndarray | None = None) -> dict[int, float]:
         """BM25 with bm25s' IDF: each term's FTS5 score divided by FTS5's IDF is its length-normalised tf part."""
         scores: dict[int, float] = {}
         for t in terms:
@@ -504,6 +518,9 @@ class DiskStore:
                     f"""SELECT c.id FROM chunks c JOIN docs d ON d.doc_id = c.doc_id AND {visible('d', '?')}
                         WHERE c.id IN ({','.join('?' * len(part))}) AND {where}""", [live.v, live.v, *part, *fargs]))
             scores = {i: s for i, s in scores.items() if i in allowed}
+        if hidden is not None and scores:
+            ids = list(scores)
+            scores = {i: scores[i] for i, ok in zip(ids, not_hidden(ids, hidden)) if ok}
         top = sorted(scores.items(), key=lambda kv: -kv[1])[:n]
         return {i: s for i, s in top if s > 0}
 
@@ -534,6 +551,35 @@ class DiskStore:
                 out[cid] = (Chunk(doc_id, chunk_id, start_, end, text, title, meta),
                             np.frombuffer(vec, dtype=np.float32, count=dim))
         return out
+
+    def ruled(self) -> Ruled:
+        db, live = self._current()
+        return self._ruled(db, live)
+
+    def _ruled(self, db, live: _Live) -> Ruled:
+        """The live version's documents with rules: one scan of the documents' metadata per version."""
+        if live.rules is None:
+            with self._lock:
+                if live.rules is None:
+                    live.rules = Ruled(self._read_ruled(db, live.v))
+        return live.rules
+
+    @staticmethod
+    def _read_ruled(db, v: int) -> Iterator[tuple[str, dict, np.ndarray]]:
+        # A cheap text match first; Ruled keeps those whose metadata really holds a rule.
+        docs = {doc_id: json.loads(meta) for doc_id, meta in db.execute(
+            f"""SELECT d.doc_id, d.metadata FROM docs d WHERE {visible('d', '?')} AND (d.metadata LIKE '%"status"%'
+                OR d.metadata LIKE '%"embargo_until"%' OR d.metadata LIKE '%"desks"%')""", [v, v])}
+        ids = list(docs)
+        for start in range(0, len(ids), 900):
+            part = ids[start:start + 900]
+            by_doc: dict[str, list[int]] = {}
+            for cid, doc_id in db.execute(
+                    f"""SELECT c.id, c.doc_id FROM chunks c WHERE c.doc_id IN ({','.join('?' * len(part))})
+                        AND {visible('c', '?')}""", [*part, v, v]):
+                by_doc.setdefault(doc_id, []).append(cid)
+            for doc_id in part:
+                yield doc_id, docs[doc_id], np.array(sorted(by_doc.get(doc_id, [])), dtype=np.int64)
 
     def document_ids(self) -> list[str]:
         db, live = self._current()

@@ -25,7 +25,7 @@ from ..index import FaissIndex, IndexParams
 from ..lexical import TOKENIZER_VERSION, LexicalIndex
 from ..records import Candidate, Chunk
 from . import base
-from .base import fuse
+from .base import Ruled, fuse
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -309,33 +309,47 @@ class EmbeddedStore:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        self._ruled: Ruled | None = None
+
+    def ruled(self) -> Ruled:
+        if self._ruled is None:
+            snap = self.snapshot
+            self._ruled = Ruled((d, snap.chunks[pos[0]].metadata, np.asarray(pos, dtype=np.int64))
+                                for d, pos in snap.by_doc.items() if pos)
+        return self._ruled
 
     def search(self, query: str, qvec: np.ndarray | None, n: int, *, mode: str, fusion: str, alpha: float,
                filters: Any = None) -> list[Candidate]:
         snap = self.snapshot
         if not snap.chunks:
             return []
+        hidden = self.ruled().hidden_positions(filters.access if filters is not None else None)
         allowed = None
         if filters is not None and filters.active():
             allowed = np.array([i for i, c in enumerate(snap.chunks) if filters.allows(c.doc_id, c.metadata)],
                                dtype=np.int64)
             if len(allowed) == 0:
                 return []
-        dense = self._dense(qvec, n, allowed) if mode != "lexical" else {}
-        lexical = self._lexical(query, n, allowed) if mode != "dense" else {}
+        dense = self._dense(qvec, n, allowed, hidden) if mode != "lexical" else {}
+        lexical = self._lexical(query, n, allowed, hidden) if mode != "dense" else {}
         ranked = fuse(dense, lexical, mode=mode, fusion=fusion, alpha=alpha)
         return [Candidate(snap.chunks[pos], score, snap.vectors[pos]) for pos, score in ranked]
 
-    def _dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
-        scores, ids = self.snapshot.dense.search(qvec[None, :], n, allowed)
+    def _dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None, hidden: np.ndarray | None
+               ) -> dict[int, float]:
+        scores, ids = self.snapshot.dense.search(qvec[None, :], n, allowed, excluded=hidden)
         return {int(i): float(s) for s, i in zip(scores[0], ids[0]) if i >= 0}
 
-    def _lexical(self, query: str, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+    def _lexical(self, query: str, n: int, allowed: np.ndarray | None, hidden: np.ndarray | None
+                 ) -> dict[int, float]:
         scores = self.snapshot.lexical.scores(query)
         if allowed is not None:
             masked = np.full_like(scores, -1.0)
             masked[allowed] = scores[allowed]
             scores = masked
+        elif hidden is not None:
+            scores = scores.copy()
+            scores[hidden] = -1.0
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
         return {int(i): float(scores[i]) for i in top if scores[i] > 0}

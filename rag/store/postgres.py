@@ -198,8 +198,19 @@ def _chunk(row: Sequence[Any]) -> Chunk:
 
 
 def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
-    """Filters as a predicate over chunks `c`, in PostgreSQL's dialect."""
-    return base.filter_sql(filters, alias="c", param="%s", meta="{alias}.meta_folded ->> {param}", true="true")
+    """Filters as a predicate over chunks `c`, in PostgreSQL's dialect, their Access included: it
+    applies inside the HNSW and GIN scans, as Access.denial reads the metadata."""
+    where, args = base.filter_sql(filters, alias="c", param="%s", meta="{alias}.meta_folded ->> {param}", true="true")
+    if filters is None or filters.access is None:
+        return where, args
+    rules = ("(lower(coalesce(c.metadata ->> 'status', '')) <> 'retracted'"
+             " AND coalesce(c.metadata ->> 'embargo_until', '') <= %s"
+             " AND (NOT (c.metadata ? 'desks') OR EXISTS (SELECT 1 FROM unnest(CASE jsonb_typeof(c.metadata -> 'desks')"
+             " WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(c.metadata -> 'desks'))"
+             " ELSE string_to_array(c.metadata ->> 'desks', ',') END) AS k(desk)"
+             " WHERE lower(trim(k.desk)) = ANY(%s::text[]))))")
+    return (rules if where == "true" else f"{where} AND {rules}"), [*args, filters.access.now,
+                                                                  sorted(filters.access.desks)]
 
 
 def _normalised(cte: str) -> str:
@@ -280,6 +291,7 @@ class PostgresStore:
         self.url = url
         self.where = safe_url(url)
         self.ef_search = ef_search
+        self._rules: tuple[str, base.Ruled] | None = None
 
         def configure(conn: psycopg.Connection) -> None:
             _register_vector(conn)
@@ -333,6 +345,16 @@ class PostgresStore:
         sql = _number_filter_args(sql, fargs, args)
         rows = self._rows(sql, args)
         return [Candidate(_chunk(r), float(r[8]), as_array(r[7])) for r in rows]
+
+    def ruled(self) -> base.Ruled:
+        """The documents with rules, read again when the store's content changes."""
+        version = self.version
+        held = self._rules
+        if held is None or held[0] != version:
+            rows = self._rows("SELECT doc_id, metadata, n_chunks FROM documents "
+                              "WHERE metadata ?| array['status', 'embargo_until', 'desks']")
+            held = self._rules = (version, base.Ruled((d, m or {}, int(n)) for d, m, n in rows))
+        return held[1]
 
     def document_ids(self) -> list[str]:
         return [r[0] for r in self._rows("SELECT doc_id FROM documents ORDER BY doc_id")]
