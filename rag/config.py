@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     mcp_port: int = Field(7861, ge=1, le=65535)  # `rag mcp --transport http`
     cors_origins: list[str] = []
     api_token: str | None = None
+    # Tokens that carry desks (issue 25; ui/principals.py): a TOML file of token hashes and the desks
+    # each may see. RAG_API_TOKEN and no token at all are the public principal.
+    access_file: Path | None = None
     # Embed tokens (ui/embedauth.py): signed with this key (default: one derived from api_token),
     # valid this long for opening the page; the session cookie they become lasts embed_session_ttl_s.
     embed_secret: str | None = None

@@ -140,6 +140,10 @@ class Engine:
         scoped = replace(filters or Filters(), access=access or self.access(principal))
         return self.retriever.search(query, self.settings.top_k if k is None else k, mode=mode, filters=scoped)
 
+    def denial(self, doc_id: str, principal: Principal = PUBLIC) -> str | None:
+        """Why `principal` may not see the article now ("embargo", "desk", "retracted"), or None."""
+        return self.retriever.store.ruled().denial(doc_id, self.access(principal))
+
     def hidden_documents(self, principal: Principal = PUBLIC) -> frozenset[str]:
         """The ids of the indexed articles `principal` may not see now (never shown to it)."""
         return self.retriever.store.ruled().hidden_documents(self.access(principal))

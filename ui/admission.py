@@ -10,6 +10,7 @@ own threads, so /api/health and static files never wait behind answers.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 import time
@@ -101,7 +102,8 @@ class AnswerPool:
                     self._running -= 1
                     self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - t0)
 
-        ticket.future = self._executor.submit(work)
+        # The worker runs in the caller's context (contextvars: e.g. which app's metrics it counts in).
+        ticket.future = self._executor.submit(contextvars.copy_context().run, work)
         return ticket.future
 
     def stats(self) -> dict[str, int]:

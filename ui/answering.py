@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from rag.config import Settings
-from rag.records import Answer, Draft, Event, Final
+from rag.records import PUBLIC, Answer, Draft, Event, Final, Principal
 
 from .admission import AnswerPool, Ticket
 from .engine import EngineLike, answer_events
@@ -88,6 +88,7 @@ class Answering:
         self.engine = engine
         self.limits = limits or Limits()
         self.pool = AnswerPool(self.limits.workers, self.limits.queue_size, self.limits.timeout_s)
+        self.on_answer: Callable[[Answer], object] | None = None  # told each final answer (ui/metrics.py)
 
     def admit(self) -> Ticket | None:
         """A place in line, or None when the line is full (answer 503 with retry_after())."""
@@ -96,7 +97,7 @@ class Answering:
     def retry_after(self) -> int:
         return self.pool.retry_after()
 
-    async def progress(self, ticket: Ticket, req: AskRequest) -> AsyncIterator[Progress]:
+    async def progress(self, ticket: Ticket, req: AskRequest, principal: Principal = PUBLIC) -> AsyncIterator[Progress]:
         """Answer `req` on a pool worker when the ticket's turn comes; see the module's docstring for
         the events. The caller holds the ticket (`with ticket:`), so a client that leaves frees it."""
         loop = asyncio.get_running_loop()
@@ -107,12 +108,15 @@ class Answering:
 
         def work(ticket: Ticket) -> None:
             try:
-                with answer_events(self.engine, req.question, req.turns(), k=req.k, mode=req.mode) as events:
+                with answer_events(self.engine, req.question, req.turns(), k=req.k, mode=req.mode,
+                                   principal=principal) as events:
                     for event in events:
                         if ticket.stop.is_set():
                             return  # given up: the stream is closed on the way out
                         put(event)
                         if isinstance(event, Final):
+                            if self.on_answer is not None:
+                                self.on_answer(event.answer)
                             return
                 put(Failed(NoAnswer("the engine produced no answer")))
             except Exception as exc:
@@ -134,10 +138,11 @@ class Answering:
             if not isinstance(item, Draft):
                 return
 
-    async def answer(self, ticket: Ticket, req: AskRequest) -> Answer | Failed | TimedOut:
+    async def answer(self, ticket: Ticket, req: AskRequest, principal: Principal = PUBLIC
+                     ) -> Answer | Failed | TimedOut:
         """The answer alone, or why there is none. Holds the ticket until then."""
         with ticket:
-            async for event in self.progress(ticket, req):
+            async for event in self.progress(ticket, req, principal):
                 match event:
                     case Final(answer):
                         return answer

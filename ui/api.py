@@ -1,4 +1,5 @@
-"""The JSON API a newsroom tool embeds: /api/ask, /api/ask/stream (server-sent events), /api/health."""
+"""The JSON API a newsroom tool embeds: /api/ask, /api/ask/stream (server-sent events), /api/search,
+/api/health. Each answers with what the caller's token may see (ui/principals.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from rag.records import Answer, Draft, Final
 
 from .answering import BUSY, Answering, Failed, NoAnswer, TimedOut, Waiting
+from .archive import SearchOut, SearchRequest, hits_out
 from .errors import error_status, problems, problems_message, public_error
+from .metrics import count_denial
+from .principals import principal_of
 from .schemas import AnswerOut, AskRequest, ErrorOut, HealthOut
 
 log = logging.getLogger(__name__)
@@ -112,12 +116,12 @@ def make_router(answering: Answering) -> APIRouter:
                             status_code=503, headers={"Retry-After": str(wait)})
 
     @router.post("/ask", response_model=AnswerOut, responses=_ERRORS)
-    async def ask(req: AskRequest) -> JSONResponse:
-        """Answer a question; returns Answer.to_json()."""
+    async def ask(req: AskRequest, request: Request) -> JSONResponse:
+        """Answer a question; returns Answer.to_json(). It reads only what the caller's token may see."""
         ticket = answering.admit()
         if ticket is None:
             return unavailable(BUSY, "queue full")
-        match await answering.answer(ticket, req):
+        match await answering.answer(ticket, req, principal_of(request.scope)):
             case TimedOut() as late:
                 return unavailable(late.message + ("" if late.started else " (still waiting in line)"), "timeout")
             case Failed(NoAnswer()):
@@ -131,7 +135,7 @@ def make_router(answering: Answering) -> APIRouter:
     @router.post("/ask/stream", response_class=EventStream, responses={
         200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}, "description": "server-sent events"},
         **_STREAM_ERRORS})
-    async def ask_stream(req: AskRequest) -> Any:
+    async def ask_stream(req: AskRequest, request: Request) -> Any:
         """Server-sent events: `queued` at once ({"position": n}, again while waiting), `heartbeat`
         every few seconds when nothing else was sent, `token` events with draft text (JSON strings),
         then one `answer` event with Answer.to_json(); or an `error` event {"message", "detail"}."""
@@ -142,7 +146,7 @@ def make_router(answering: Answering) -> APIRouter:
         async def events() -> AsyncIterator[str]:
             with ticket:  # the client left or the answer is out: free the worker
                 yield _sse("queued", {"position": ticket.position()})
-                async for event in answering.progress(ticket, req):
+                async for event in answering.progress(ticket, req, principal_of(request.scope)):
                     match event:
                         case Waiting(0):
                             yield _sse("heartbeat", {})
@@ -160,6 +164,23 @@ def make_router(answering: Answering) -> APIRouter:
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return EventStream(events(), media_type="text/event-stream", headers=headers)
+
+    @router.post("/search", response_model=SearchOut, responses=_ERRORS)
+    async def search(req: SearchRequest, request: Request) -> JSONResponse:
+        """The passages a query retrieves (best first), among those the caller's token may see."""
+        filters = req.filters.to_filters() if req.filters else None
+        principal = principal_of(request.scope)
+        for key, doc_id in ((req.filters.where or {}).items() if req.filters else ()):
+            if key in ("doc_id", "id") and (reason := engine.denial(str(doc_id), principal)):
+                count_denial(reason)  # asked for by id: counted (the hits simply lack it)
+        try:
+            hits = await asyncio.to_thread(engine.search, req.query, req.k, mode=req.mode, filters=filters,
+                                           principal=principal)
+        except Exception as exc:
+            log.exception("/api/search failed")
+            message = public_error(exc)
+            return JSONResponse({"message": message, "detail": message}, status_code=error_status(exc))
+        return JSONResponse(jsonable_encoder(SearchOut(query=req.query, hits=hits_out(hits))))
 
     @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
     async def health() -> JSONResponse:

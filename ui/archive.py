@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag.records import Answer, Citation, Filters, Hit
+from rag.records import PUBLIC, Answer, Citation, Filters, Hit, Principal
 
 from .engine import EngineLike
+from .metrics import count_denial
 from .schemas import AskRequest, CitationFields, HitFields
 
 SOURCES_HEADING = "Sources:"
@@ -93,6 +94,17 @@ class SearchFilters(BaseModel):
         return Filters(self.where or None, self.since, self.until)
 
 
+class SearchRequest(BaseModel):
+    """/api/search: the passages a question retrieves, without an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=1000)
+    k: int | None = Field(default=None, ge=1, le=50)
+    mode: Literal["dense", "lexical", "hybrid"] | None = None
+    filters: SearchFilters | None = None
+
+
 def ask_request(question: str, history: Sequence[Mapping[str, Any]] = (), k: int | None = None) -> AskRequest:
     """The JSON API's request model: raises pydantic's ValidationError on the same inputs it refuses."""
     return AskRequest.model_validate({"question": question, "history": list(history), "k": k})
@@ -109,7 +121,8 @@ def document_source(engine: EngineLike, doc_id: str, hits: Sequence[Hit] = ()) -
 
 def citations_out(engine: EngineLike, answer: Answer, citations: Sequence[Citation]) -> list[CitationOut]:
     return [CitationOut(n=c.n, doc_id=c.doc_id, chunk_id=c.chunk_id, title=c.title, quote=c.quote,
-                        start=c.start, end=c.end, **document_source(engine, c.doc_id, answer.hits))
+                        start=c.start, end=c.end, correction=c.correction or None,
+                        **document_source(engine, c.doc_id, answer.hits))
             for c in citations]
 
 
@@ -154,14 +167,22 @@ def strip_sources(text: str) -> str:
 
 
 # -- articles as resources --------------------------------------------------------------------
-def article_ids(engine: EngineLike) -> list[str]:
-    return engine.retriever.store.document_ids()
+def article_ids(engine: EngineLike, principal: Principal = PUBLIC) -> list[str]:
+    """The articles `principal` may see now."""
+    hidden = engine.hidden_documents(principal)
+    return [d for d in engine.retriever.store.document_ids() if d not in hidden]
 
 
-def article(engine: EngineLike, doc_id: str) -> tuple[str, str, dict[str, str | None]] | None:
-    """(title, text, source) of an indexed article, or None. The text is rebuilt from its chunks at
-    their offsets, so citation offsets index into it; the whitespace between sentences that no chunk
+def article(engine: EngineLike, doc_id: str, principal: Principal = PUBLIC
+            ) -> tuple[str, str, dict[str, str | None]] | None:
+    """(title, text, source) of an indexed article `principal` may see now, or None (also for one it
+    may not: the same answer as for no such article). The text is rebuilt from its chunks at their
+    offsets, so citation offsets index into it; the whitespace between sentences that no chunk
     holds is a space."""
+    reason = engine.denial(doc_id, principal)
+    if reason is not None:
+        count_denial(reason)
+        return None
     chunks = engine.retriever.store.document_chunks(doc_id)
     if not chunks:
         return None

@@ -16,19 +16,20 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from rag.config import Settings
-from rag.records import Draft, Final, Turn
+from rag.records import PUBLIC, Draft, Filters, Final, Principal, Turn
 from rag.text import fold
 
 from . import render
 from .engine import EngineLike, answer_events
 from .errors import public_error
+from .principals import Principals
 from .schemas import K_MAX, K_MIN, MAX_QUESTION_CHARS
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,9 @@ def choose_examples(engine: EngineLike, settings: Settings, n: int = 4) -> list[
     except Exception as exc:  # no usable index: nothing to suggest
         log.warning("no example questions: %s", exc)
         return []
-    key = (id(engine), snapshot.version, tuple(settings.example_questions), str(_qa_file(settings)), n)
+    # Examples are shown to every reader: checked as the public principal, and again once an embargo passes.
+    key = (id(engine), snapshot.version, engine.hidden_documents(), tuple(settings.example_questions),
+           str(_qa_file(settings)), n)
     if key not in _EXAMPLE_CACHE:
         _EXAMPLE_CACHE[key] = _check_examples(engine, settings, n)
     return list(_EXAMPLE_CACHE[key])
@@ -204,7 +207,7 @@ def _in_archive(engine: EngineLike, quote: str) -> bool:
     """The quote stands in a chunk of the served archive: a lexical search for it finds it. (One
     search per quote, not the whole archive's text in memory, which a large store cannot afford.)"""
     want = fold(quote)
-    hits = engine.retriever.search(quote, 5, mode="lexical", diversify=False)
+    hits = engine.retriever.search(quote, 5, mode="lexical", diversify=False, filters=Filters(access=engine.access()))
     return any(want in fold(hit.chunk.text) for hit in hits)
 
 
@@ -259,15 +262,26 @@ def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | None = None) -> gr.Blocks:
+def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | None = None,
+               on_answer: Callable[[Any], object] | None = None) -> gr.Blocks:
     """The chat Blocks. CSS, HEAD and THEME go to gr.mount_gradio_app (Gradio 6 takes them there)."""
     feedback = FeedbackLog(settings.feedback_log)
     examples = examples if examples is not None else choose_examples(engine, settings)
+    principals = Principals(settings)
+
+    def who(request: gr.Request | None) -> Principal:
+        """The page's reader, from the same credentials TokenAuth checked (ui/principals.py)."""
+        if request is None or not principals.guarded:
+            return PUBLIC
+        headers = {str(k).lower(): str(v) for k, v in dict(request.headers or {}).items()}
+        return principals.of_headers(headers).principal or PUBLIC
     default_mode = settings.retrieval_mode if settings.retrieval_mode in MODES else "hybrid"
     default_k = max(K_MIN, min(K_MAX, int(settings.top_k)))
 
-    def respond(question: str, session: dict[str, Any], k: Any, mode: Any) -> Iterator[tuple]:
+    def respond(question: str, session: dict[str, Any], k: Any, mode: Any,
+                request: gr.Request | None = None) -> Iterator[tuple]:
         question = _clean(question)
+        principal = who(request)
         session = session or _new_session()
         turns = session["turns"]
         if not question:
@@ -284,7 +298,7 @@ def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | 
         yield [*past, user, {"role": "assistant", "content": render.draft_html("")}], "", gr.skip(), gr.skip()
         draft = ""
         try:
-            with answer_events(engine, question, _history(session), k=k, mode=mode) as events:
+            with answer_events(engine, question, _history(session), k=k, mode=mode, principal=principal) as events:
                 for event in events:
                     match event:
                         case Draft(text):
@@ -292,6 +306,8 @@ def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | 
                             yield [*past, user, {"role": "assistant", "content": render.draft_html(draft)}], \
                                 gr.skip(), gr.skip(), gr.skip()
                         case Final(answer):
+                            if on_answer is not None:  # counted in the metrics (ui/metrics.py)
+                                on_answer(answer)
                             session = _record(session, question, answer.to_json())
                             yield (_messages(session["turns"]), gr.skip(), render.sources_html(session["turns"]),
                                    session)
@@ -304,9 +320,11 @@ def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | 
         yield [*past, user, {"role": "assistant", "content": render.error_html("no answer was produced")}], \
             gr.skip(), gr.skip(), gr.skip()
 
-    def ask(question: str, k: float, mode: str, session: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+    def ask(question: str, k: float, mode: str, session: dict[str, Any],
+            request: gr.Request | None = None) -> tuple[dict[str, Any], dict]:
         """Answer a question in this session's conversation; returns the answer JSON with the history."""
         question = _clean(question)
+        principal = who(request)
         session = session or _new_session()
         if not question:
             raise gr.Error("question must not be empty")
@@ -314,10 +332,12 @@ def build_chat(engine: EngineLike, settings: Settings, *, examples: list[str] | 
             raise gr.Error(f"question is too long ({len(question)} characters; the limit is {MAX_QUESTION_CHARS})")
         k, mode = _options(k, mode, settings)
         try:
-            answer = engine.ask(question, _history(session), k=k, mode=mode).to_json()
+            answer = engine.ask(question, _history(session), k=k, mode=mode, principal=principal).to_json()
         except Exception as exc:
             log.exception("answering %r failed", question)
             raise gr.Error(public_error(exc)) from exc
+        if on_answer is not None:
+            on_answer(answer)  # its to_json(): status, refused, timings
         session = _record(session, question, answer)
         result = dict(answer)
         result["history"] = [{"question": t["question"], "answer": t["answer"].get("answer", "")}

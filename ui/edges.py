@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from http.cookies import SimpleCookie
 from typing import Any
 
 MISSING_BEARER = "missing credentials: send 'Authorization: Bearer <token>'"
@@ -23,6 +24,18 @@ def bearer(headers: dict[str, str]) -> str | None:
     """The credential of an `Authorization: Bearer <credential>` header; None when there is none."""
     scheme, _, value = headers.get("authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def cookie(headers: dict[str, str], name: str) -> str | None:
+    """A cookie's value from the Cookie header; a malformed header is the same as none."""
+    if "cookie" not in headers:
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(headers["cookie"])
+    except Exception:
+        return None
+    return jar[name].value if name in jar else None
 
 
 def is_token(given: str, token: str) -> bool:

@@ -7,8 +7,11 @@ src (`/chat/?embed=<token>`); the server checks it, sets a session cookie (origi
 with the same key: it holds nothing secret) and redirects to the same page without the token, so
 the token leaves no trace in the page URL, the cookie or the page's own requests.
 
-    token  = b64url(json{"o": origin, "exp": unix seconds, "n": nonce}) "." b64url(hmac("embed." + payload))
-    cookie = b64url(json{"o": origin, "exp": unix seconds})              "." b64url(hmac("session." + payload))
+    token  = b64url(json{"o": origin, "exp": seconds, "n": nonce, "d": desks}) "." b64url(hmac("embed." + payload))
+    cookie = b64url(json{"o": origin, "exp": seconds, "d": desks})            "." b64url(hmac("session." + payload))
+
+`desks` (issue 25): the desks whose articles the page's reader may see; absent or empty is the
+public principal. They are signed, so a page cannot add one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +42,7 @@ class EmbedTokenError(ValueError):
 class Claims:
     origin: str
     expires: int
+    desks: tuple[str, ...] = ()
 
 
 def signing_key(settings: Settings) -> bytes | None:
@@ -59,10 +64,15 @@ def normalise_origin(origin: str) -> str:
     return f"{scheme}://{rest.lower()}"
 
 
-def mint_embed_token(key: bytes, origin: str, ttl_s: int = 600, *, now: float | None = None) -> str:
-    """A token that lets a page on `origin` open the chat for `ttl_s` seconds (to start a session)."""
+def mint_embed_token(key: bytes, origin: str, ttl_s: int = 600, *, now: float | None = None,
+                     desks: Sequence[str] = ()) -> str:
+    """A token that lets a page on `origin` open the chat for `ttl_s` seconds (to start a session),
+    seeing what members of `desks` may see."""
     now = time.time() if now is None else now
     payload = {"o": normalise_origin(origin), "exp": int(now + ttl_s), "n": secrets.token_urlsafe(9)}
+    names = sorted({d.strip() for d in desks if d.strip()})
+    if names:
+        payload["d"] = names
     return _sign(key, _EMBED, payload)
 
 
@@ -72,7 +82,10 @@ def verify_embed_token(key: bytes, token: str, *, now: float | None = None) -> C
 
 def session_cookie_value(key: bytes, claims: Claims, ttl_s: int, *, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    return _sign(key, _SESSION, {"o": claims.origin, "exp": int(now + ttl_s)})
+    payload: dict[str, Any] = {"o": claims.origin, "exp": int(now + ttl_s)}
+    if claims.desks:
+        payload["d"] = list(claims.desks)
+    return _sign(key, _SESSION, payload)
 
 
 def verify_session(key: bytes, value: str, *, now: float | None = None) -> Claims:
@@ -105,7 +118,10 @@ def _verify(key: bytes, purpose: bytes, token: str, now: float | None) -> Claims
         raise EmbedTokenError("invalid signature")
     try:
         payload = json.loads(_unb64(body))
-        claims = Claims(str(payload["o"]), int(payload["exp"]))
+        desks = payload.get("d") or []
+        if not isinstance(desks, list) or not all(isinstance(d, str) for d in desks):
+            raise TypeError("desks")
+        claims = Claims(str(payload["o"]), int(payload["exp"]), tuple(desks))
     except (ValueError, KeyError, TypeError) as exc:
         raise EmbedTokenError("malformed token") from exc
     if claims.expires < (time.time() if now is None else now):

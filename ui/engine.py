@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.records import Answer, Event, Filters, Hit, Mode, Turn
+from rag.records import PUBLIC, Access, Answer, Event, Filters, Hit, Mode, Principal, Turn
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -46,25 +46,37 @@ class EngineLike(Protocol):
         ...
 
     def search(self, query: str, k: int | None = None, *, mode: Mode | None = None,
-               filters: Filters | None = None) -> list[Hit]: ...
+               filters: Filters | None = None, principal: Principal = PUBLIC) -> list[Hit]: ...
 
     def ask(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-            mode: Mode | None = None) -> Answer: ...
+            mode: Mode | None = None, principal: Principal = PUBLIC) -> Answer: ...
 
     def ask_stream(self, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-                   mode: Mode | None = None) -> Iterator[Event]:
-        """rag.records.Draft pieces, then exactly one rag.records.Final."""
+                   mode: Mode | None = None, principal: Principal = PUBLIC) -> Iterator[Event]:
+        """rag.records.Draft pieces, then exactly one rag.records.Final: all of it what `principal` may see."""
         ...
 
-    def health(self) -> dict[str, Any]: ...
+    def access(self, principal: Principal = PUBLIC) -> Access:
+        """What `principal` may see now (for a search on the retriever itself)."""
+        ...
+
+    def denial(self, doc_id: str, principal: Principal = PUBLIC) -> str | None:
+        """Why `principal` may not see that article now, or None (counted, never shown)."""
+        ...
+
+    def hidden_documents(self, principal: Principal = PUBLIC) -> frozenset[str]:
+        """The articles `principal` may not see now: never listed, shown or counted for it."""
+        ...
+
+    def health(self, principal: Principal = PUBLIC) -> dict[str, Any]: ...
 
 
 @contextlib.contextmanager
 def answer_events(engine: EngineLike, question: str, history: Sequence[Turn] = (), *, k: int | None = None,
-                  mode: Mode | None = None) -> Iterator[Iterator[Event]]:
+                  mode: Mode | None = None, principal: Principal = PUBLIC) -> Iterator[Iterator[Event]]:
     """engine.ask_stream, closed on leaving the block: a reader who goes away mid-answer releases the
     engine's generator (and the model it holds) at once rather than when it is collected."""
-    stream = engine.ask_stream(question, history, k=k, mode=mode)
+    stream = engine.ask_stream(question, history, k=k, mode=mode, principal=principal)
     try:
         yield stream
     finally:

@@ -11,7 +11,9 @@ citation offsets index into), listed by resources/list.
 
 Same Engine, same input checks as the JSON API (ui.archive). Over streamable HTTP, with
 settings.api_token set, every request needs `Authorization: Bearer <token>` (401 without, 403 when
-wrong), as /api does. Over stdio the client started the process, so there is nothing to check.
+wrong), as /api does; a token of the access file (RAG_ACCESS_FILE) sees its desks' articles
+(ui/principals.py). Over stdio the client started the process, so there is nothing to check: it sees
+what `rag mcp --as DESK` names, else what the public sees.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
+from mcp.server.mcpserver import Context  # tools name it in their signature: resolved from this module
 from pydantic import Field, ValidationError
 
+from rag.records import PUBLIC, Principal
+
 from . import archive
-from .edges import MISSING_BEARER, bearer, headers_of, is_token
+from .edges import headers_of
 from .engine import EngineLike, open_engine, warm_up_in_background
 from .errors import validation_message
+from .principals import SCOPE_KEY, Principals, principal_of
 from .schemas import K_MAX, K_MIN, MAX_HISTORY_TURNS, HistoryTurn
 
 if TYPE_CHECKING:
@@ -46,8 +52,9 @@ INSTRUCTIONS = (
 )
 
 
-def build(engine: EngineLike) -> MCPServer:
-    """The MCPServer over `engine` (tools and resources registered)."""
+def build(engine: EngineLike, principal: Principal = PUBLIC) -> MCPServer:
+    """The MCPServer over `engine` (tools and resources registered). `principal`: who a request
+    without an HTTP scope is (stdio); over HTTP, BearerToken says who each request is."""
     import anyio
     from mcp.server.mcpserver import MCPServer, ResourceSecurity
     from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -55,10 +62,15 @@ def build(engine: EngineLike) -> MCPServer:
 
     from rag.errors import RagError
 
-    def article_resources() -> list[Resource]:
+    def who(ctx: Any) -> Principal:
+        request = getattr(getattr(ctx, "request_context", ctx), "request", None)
+        scope = getattr(request, "scope", None)
+        return principal_of(scope) if isinstance(scope, dict) and SCOPE_KEY in scope else principal
+
+    def article_resources(reader: Principal) -> list[Resource]:
         out = []
-        for doc_id in archive.article_ids(engine):
-            found = archive.article(engine, doc_id)
+        for doc_id in archive.article_ids(engine, reader):
+            found = archive.article(engine, doc_id, reader)
             if found is None:
                 continue
             title, text, meta = found
@@ -69,10 +81,19 @@ def build(engine: EngineLike) -> MCPServer:
         return out
 
     class ArchiveServer(MCPServer):
+        async def _handle_list_resources(self, ctx: Any, params: Any) -> Any:
+            # The SDK's list_resources has no request: who asks is taken here, where it is known.
+            from mcp_types import ListResourcesResult
+
+            return ListResourcesResult(resources=await self.resources_for(who(ctx)))
+
         async def list_resources(self) -> list[Resource]:
-            # The articles are whatever the index holds now, so they are listed per request.
+            return await self.resources_for(principal)
+
+        async def resources_for(self, reader: Principal) -> list[Resource]:
+            # The articles are whatever the index holds now (and the reader may see), so they are listed per request.
             try:
-                found = await anyio.to_thread.run_sync(article_resources)
+                found = await anyio.to_thread.run_sync(article_resources, reader)
             except RagError as exc:
                 raise ResourceError(str(exc)) from exc
             return [*await super().list_resources(), *found]
@@ -86,6 +107,7 @@ def build(engine: EngineLike) -> MCPServer:
         query: Annotated[str, Field(description="what to look for (1-1000 characters)")],
         k: Annotated[int, Field(ge=K_MIN, le=K_MAX, description="number of passages")] = 5,
         filters: archive.SearchFilters | None = None,
+        ctx: Context | None = None,
     ) -> archive.SearchOut:
         """Retrieve the archive passages closest to a query (hybrid dense + BM25 search), optionally
         restricted by metadata (where: {"publisher": ...} or {"doc_id": ...}) and published date."""
@@ -94,7 +116,8 @@ def build(engine: EngineLike) -> MCPServer:
         except ValidationError as exc:
             raise ToolError(validation_message(exc.errors()).replace("question", "query")) from None
         try:
-            hits = engine.search(req.question, req.k, filters=filters.to_filters() if filters else None)
+            hits = engine.search(req.question, req.k, filters=filters.to_filters() if filters else None,
+                                 principal=who(ctx))
         except RagError as exc:
             raise ToolError(str(exc)) from exc
         return archive.SearchOut(query=req.question, hits=archive.hits_out(hits))
@@ -106,6 +129,7 @@ def build(engine: EngineLike) -> MCPServer:
         history: Annotated[list[HistoryTurn], Field(
             max_length=MAX_HISTORY_TURNS,
             description="earlier turns of this conversation, oldest first, for follow-up questions")] = (),
+        ctx: Context | None = None,
     ) -> archive.AskOut:
         """Answer a question from the archive only. The answer's sentences were checked against the
         cited sentences; refused=true means no answer was given: status "uncertain" (the closest
@@ -115,7 +139,7 @@ def build(engine: EngineLike) -> MCPServer:
         except ValidationError as exc:
             raise ToolError(validation_message(exc.errors())) from None
         try:
-            answer = engine.ask(req.question, req.turns())
+            answer = engine.ask(req.question, req.turns(), principal=who(ctx))
         except RagError as exc:
             raise ToolError(str(exc)) from exc
         return archive.ask_out(engine, answer)
@@ -123,9 +147,9 @@ def build(engine: EngineLike) -> MCPServer:
     @mcp.resource(archive.ARTICLE_URI_PREFIX + "{doc_id}", mime_type="text/plain", name="article",
                   title="Archived article", description="The cleaned text of an archived article",
                   security=ResourceSecurity(exempt_params={"doc_id"}))
-    def article(doc_id: str) -> str:
+    def article(doc_id: str, ctx: Context | None = None) -> str:
         try:
-            found = archive.article(engine, doc_id)
+            found = archive.article(engine, doc_id, who(ctx))
         except RagError as exc:
             raise ResourceError(str(exc)) from exc
         if found is None:
@@ -136,22 +160,26 @@ def build(engine: EngineLike) -> MCPServer:
 
 
 class BearerToken:
-    """ASGI middleware: the JSON API's token rule for the MCP endpoint (pure ASGI, so streams stream)."""
+    """ASGI middleware: the JSON API's token rule for the MCP endpoint (pure ASGI, so streams stream),
+    and who the request is (ui/principals.py), left in its scope for the tools."""
 
-    def __init__(self, app: Any, token: str | None) -> None:
-        self.app, self.token = app, token
+    def __init__(self, app: Any, principals: Principals) -> None:
+        self.app, self.principals = app, principals
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.token or scope.get("method") == "OPTIONS":
+        if scope["type"] != "http" or scope.get("method") == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        given = bearer(headers_of(scope))
-        if given is None:
-            await self._deny(send, 401, MISSING_BEARER)
-        elif not is_token(given, self.token):
-            await self._deny(send, 403, "invalid token")
-        else:
+        scope[SCOPE_KEY] = PUBLIC
+        if not self.principals.guarded:
             await self.app(scope, receive, send)
+            return
+        found = self.principals.of_headers(headers_of(scope), session=False)
+        if found.principal is None:
+            await self._deny(send, found.status, found.message)
+            return
+        scope[SCOPE_KEY] = found.principal
+        await self.app(scope, receive, send)
 
     @staticmethod
     async def _deny(send: Any, status: int, message: str) -> None:
@@ -165,14 +193,15 @@ class BearerToken:
 def http_app(mcp: MCPServer, settings: Settings, path: str = HTTP_PATH) -> Any:
     """The streamable-HTTP ASGI app at `path`, behind the bearer token when one is set."""
     app = mcp.streamable_http_app(streamable_http_path=path, host=settings.host)
-    return BearerToken(app, settings.api_token or None)
+    return BearerToken(app, Principals(settings))
 
 
 def run(settings: Settings, *, transport: str = "stdio", port: int | None = None, path: str = HTTP_PATH,
-        engine: EngineLike | None = None) -> None:
-    """Serve until the client closes stdin (stdio) or until interrupted (http)."""
+        engine: EngineLike | None = None, principal: Principal = PUBLIC) -> None:
+    """Serve until the client closes stdin (stdio) or until interrupted (http). `principal`: who the
+    stdio client is (`rag mcp --as DESK`)."""
     engine = open_engine(settings) if engine is None else engine
-    mcp = build(engine)
+    mcp = build(engine, principal)
     warm_up_in_background(engine)
     if transport == "stdio":
         mcp.run("stdio")  # the SDK points fd 1 at stderr while serving: stray prints cannot corrupt the wire

@@ -27,12 +27,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rag.records import Answer, Final
+from rag.records import Answer, Final, Principal
 
 from . import archive
 from .admission import Ticket
 from .answering import BUSY, Answering, Failed, TimedOut, Waiting
 from .errors import error_status, public_error, validation_message
+from .principals import principal_of
 from .schemas import MAX_ANSWER_CHARS, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, AskRequest
 
 MODEL_ID = "newsroom-rag"
@@ -198,9 +199,10 @@ def make_router(answering: Answering) -> APIRouter:
             return unavailable(BUSY, "queue_full").response()
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         if req.stream:
-            return StreamingResponse(_stream(cid, ask, ticket), media_type="text/event-stream",
+            stream = _stream(cid, ask, ticket, principal_of(request.scope))
+            return StreamingResponse(stream, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        match await answering.answer(ticket, ask):
+        match await answering.answer(ticket, ask, principal_of(request.scope)):
             case TimedOut() as late:
                 return unavailable(late.message, "timeout").response()
             case Failed(exc):
@@ -214,12 +216,12 @@ def make_router(answering: Answering) -> APIRouter:
                                              "refusal": None}}],
                     **_extras(out)})
 
-    async def _stream(cid: str, ask: AskRequest, ticket: Ticket) -> AsyncIterator[str]:
+    async def _stream(cid: str, ask: AskRequest, ticket: Ticket, principal: Principal) -> AsyncIterator[str]:
         # The draft is unchecked, so it is never sent: while it is written (or the request waits in
         # line) the stream sends SSE comments as a sign of life, then the checked answer in pieces.
         with ticket:  # the client left or the answer is out: free the worker
             yield _chunk(cid, {"role": "assistant", "content": ""})
-            async for event in answering.progress(ticket, ask):
+            async for event in answering.progress(ticket, ask, principal):
                 match event:
                     case Waiting(position) if position:
                         yield ": queued\n\n"

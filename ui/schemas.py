@@ -78,6 +78,7 @@ class CitationFields(BaseModel):
     quote: str
     start: int
     end: int
+    correction: str | None = Field(None, description="the article's correction, when it has been corrected")
 
 
 class HitFields(BaseModel):

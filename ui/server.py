@@ -8,11 +8,12 @@
     /api/ask, /api/ask/stream, /api/health   the JSON API (ui/api.py)
     /api/docs, /api/docs-assets/   Swagger UI served from local files (fastapi-offline)
     /v1/models, /v1/chat/completions   the OpenAI-compatible endpoint (ui/openai_api.py)
+    /metrics     Prometheus metrics in the text format (ui/metrics.py)
 
 /api/ask and /v1 answer through one line of workers (ui/answering.py, admission control: ui/admission.py).
     /widget.js   the script-tag chat widget (ui/widget.py)
 
-When settings.api_token is set, /api/* and /v1/* need `Authorization: Bearer <token>`; the chat and
+When settings.api_token is set, /api/*, /v1/* and /metrics need `Authorization: Bearer <token>`; the chat and
 embed pages accept that header or a session cookie from a short-lived embed token (`?embed=<token>`,
 see ui/embedauth.py). Missing credentials get 401, wrong ones 403. CORS headers are sent only to
 settings.cors_origins, which are also the only other origins allowed to frame the pages
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from http.cookies import SimpleCookie
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -36,17 +37,20 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Settings
+from rag.records import PUBLIC
 
 from . import api, chat, edges, embedauth, openai_api, widget
 from .answering import Answering, Limits
 from .engine import EngineLike, open_engine, warm_up_in_background
+from .metrics import Metrics, RequestMetrics
+from .principals import SCOPE_KEY, Principals
 
 log = logging.getLogger(__name__)
 
 CHAT_PATH = "/chat"
 EMBED_PATH = "/embed"
 EMBED_DIR = Path(__file__).resolve().parent / "embed"
-API_PREFIXES = ("/api", "/v1")  # bearer token only (no query token or cookie)
+API_PREFIXES = ("/api", "/v1", "/metrics")  # bearer token only (no query token or cookie)
 ASK_PATHS = ("/api/ask", "/api/ask/stream")  # what an embed token may call (the widget)
 # Gradio's static bundle (the same files for every install): served without a token so that the
 # web component on another site can load its code; the app's data and events are protected.
@@ -110,25 +114,27 @@ class CORSPolicy:
 
 
 class TokenAuth:
-    """Credentials for the API and the pages (pure ASGI middleware: streams stay streams).
+    """Credentials for the API and the pages (pure ASGI middleware: streams stay streams), and the
+    principal they make (ui/principals.py), left in the request's scope for the endpoints.
 
-    API: `Authorization: Bearer <RAG_API_TOKEN>`. Pages (the chat, the embed demo): the same header
-    (gradio_client), or a session cookie got by opening the page with `?embed=<embed token>`
-    (ui/embedauth.py); the exchange redirects to the page without the token. The API token itself
-    is never accepted from a URL or a cookie, so it has no reason to reach a browser."""
+    API: `Authorization: Bearer <token>` (RAG_API_TOKEN or a token of RAG_ACCESS_FILE). Pages (the
+    chat, the embed demo): the same header (gradio_client), or a session cookie got by opening the
+    page with `?embed=<embed token>` (ui/embedauth.py); the exchange redirects to the page without
+    the token. API tokens are never accepted from a URL or a cookie, so they have no reason to reach
+    a browser. Without RAG_API_TOKEN, a request with no credentials is the public principal."""
 
-    def __init__(self, app: Any, token: str | None, *, key: bytes | None = None, origins: list[str] | None = None,
-                 session_ttl_s: int = 8 * 3600) -> None:
+    def __init__(self, app: Any, principals: Principals, *, session_ttl_s: int = 8 * 3600,
+                 on_deny: Callable[[str], None] | None = None) -> None:
         self.app = app
-        self.token = token
-        self.key = key
-        self.origins = {o.rstrip("/").lower() for o in (origins or [])}
+        self.principals = principals
         self.session_ttl_s = session_ttl_s
+        self.on_deny = on_deny
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket") or not self.token:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        scope[SCOPE_KEY] = PUBLIC
         path: str = scope.get("path", "")
         if any(path == p or path.startswith(p + "/") for p in API_PREFIXES):
             area = "api"
@@ -140,47 +146,38 @@ class TokenAuth:
             area = "page"
         else:
             area = None
-        if area is None or scope.get("method") == "OPTIONS":  # CORS preflights carry no credentials
-            await self.app(scope, receive, send)
+        if area is None or not self.principals.guarded or scope.get("method") == "OPTIONS":
+            await self.app(scope, receive, send)  # CORS preflights carry no credentials
             return
         headers = edges.headers_of(scope)
-        given = edges.bearer(headers)
-        if given is not None:
-            if edges.is_token(given, self.token) or (area == "api" and path in ASK_PATHS
-                                                     and self._embed_ok(given, headers)):
-                await self.app(scope, receive, send)
-            else:
-                await self._deny(scope, receive, send, 403, "invalid token")
-            return
-        if area == "api":
-            await self._deny(scope, receive, send, 401, edges.MISSING_BEARER)
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if query.get(embedauth.EMBED_PARAM) and scope["type"] == "http":
-            await self._exchange(scope, receive, send, query, headers)
-            return
-        session = _cookie(headers, embedauth.SESSION_COOKIE)
-        if session and self.key:
-            try:
-                embedauth.verify_session(self.key, session)
-            except embedauth.EmbedTokenError as exc:
-                await self._deny(scope, receive, send, 403, f"session {exc}: open the page with a new embed token")
+        if area == "page" and edges.bearer(headers) is None and scope["type"] == "http":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            if query.get(embedauth.EMBED_PARAM):
+                await self._exchange(scope, receive, send, query, headers)
                 return
-            await self.app(scope, receive, send)
+        found = self.principals.of_headers(headers, embed=area == "api" and path in ASK_PATHS,
+                                           session=area == "page")
+        if found.principal is None:
+            message = found.message
+            if found.status == 401 and area == "page":
+                message = ("missing credentials: open the page with ?embed=<embed token> "
+                           "(minted by `rag embed-token`) or send 'Authorization: Bearer <token>'")
+            await self._deny(scope, receive, send, found.status, message, found.denial)
             return
-        await self._deny(scope, receive, send, 401, "missing credentials: open the page with ?embed=<embed token> "
-                         "(minted by `rag embed-token`) or send 'Authorization: Bearer <token>'")
+        scope[SCOPE_KEY] = found.principal
+        await self.app(scope, receive, send)
 
     async def _exchange(self, scope: dict, receive: Any, send: Any, query: dict, headers: dict) -> None:
         """A valid embed token becomes a session cookie, and the page is reloaded without it."""
+        key = self.principals.key
         try:
-            if not self.key:
+            if not key:
                 raise embedauth.EmbedTokenError("cannot be checked: no signing key")
-            claims = embedauth.verify_embed_token(self.key, query[embedauth.EMBED_PARAM][0])
+            claims = embedauth.verify_embed_token(key, query[embedauth.EMBED_PARAM][0])
         except embedauth.EmbedTokenError as exc:
             await self._deny(scope, receive, send, 403, f"embed token {exc}: mint a new one with `rag embed-token`")
             return
-        if claims.origin not in self.origins:
+        if claims.origin not in self.principals.origins:
             await self._deny(scope, receive, send, 403, "the embed token's origin is not in RAG_CORS_ORIGINS")
             return
         referer = headers.get("referer", "")
@@ -189,7 +186,7 @@ class TokenAuth:
             return
         rest = [(k, v) for k, vs in query.items() if k != embedauth.EMBED_PARAM for v in vs]
         location = scope.get("path", "/") + (("?" + urlencode(rest)) if rest else "")
-        value = embedauth.session_cookie_value(self.key, claims, self.session_ttl_s)
+        value = embedauth.session_cookie_value(key, claims, self.session_ttl_s)
         secure = scope.get("scheme") in ("https", "wss")
         # Cross-site iframes only send cookies that are SameSite=None (Secure, HTTPS); Partitioned
         # keeps it to this host page's site where browsers block third-party cookies.
@@ -199,19 +196,10 @@ class TokenAuth:
                                                   "Cache-Control": "no-store"})
         await resp(scope, receive, send)
 
-    def _embed_ok(self, value: str, headers: dict[str, str]) -> bool:
-        """An embed token may ask questions (the script-tag widget on a public page), and nothing else
-        of the API: only from the page's own origin, which must be allowed, before it expires."""
-        if self.key is None:
-            return False
-        try:
-            claims = embedauth.verify_embed_token(self.key, value)
-        except embedauth.EmbedTokenError:
-            return False
-        origin = headers.get("origin", "").rstrip("/").lower()
-        return claims.origin in self.origins and origin == claims.origin
-
-    async def _deny(self, scope: dict, receive: Any, send: Any, status: int, message: str) -> None:
+    async def _deny(self, scope: dict, receive: Any, send: Any, status: int, message: str,
+                    reason: str | None = None) -> None:
+        if self.on_deny is not None:
+            self.on_deny(reason or ("missing_token" if status == 401 else "invalid_token"))
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -219,17 +207,6 @@ class TokenAuth:
         body = json.dumps({"message": message, "detail": message})
         resp = Response(body, status_code=status, media_type="application/json", headers=headers)
         await resp(scope, receive, send)
-
-
-def _cookie(headers: dict[str, str], name: str) -> str | None:
-    if "cookie" not in headers:
-        return None
-    jar = SimpleCookie()
-    try:
-        jar.load(headers["cookie"])
-    except Exception:  # a malformed cookie header is the same as none
-        return None
-    return jar[name].value if name in jar else None
 
 
 def _origin_of(url: str) -> str:
@@ -277,6 +254,10 @@ def create_app(engine: EngineLike, settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, api.http_error_handler)
     # One line of answer workers for every way of asking over HTTP (the chat page has Gradio's queue).
     answering = Answering(engine, Limits.from_settings(settings))
+    # Prometheus metrics (ui/metrics.py), this app's own registry: GET /metrics.
+    metrics = app.state.metrics = Metrics().install()
+    answering.on_answer = metrics.answer
+    metrics.watch_queue(lambda: sum(answering.pool.stats()[k] for k in ("running", "waiting")))
     app.include_router(api.make_router(answering))
     app.include_router(openai_api.make_router(answering))
     app.include_router(widget.make_router())
@@ -290,6 +271,8 @@ def create_app(engine: EngineLike, settings: Settings) -> FastAPI:
     def gradio_js() -> PlainTextResponse:
         return PlainTextResponse(_gradio_js(), media_type="text/javascript")
 
+    app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+
     _api_docs(app)
     app.mount(EMBED_PATH, StaticFiles(directory=EMBED_DIR, html=True), name="embed")
     # The web component loaded from /chat/gradio.js preloads its stylesheet from /assets/ at the root.
@@ -299,13 +282,14 @@ def create_app(engine: EngineLike, settings: Settings) -> FastAPI:
 
     # Middleware: the last added is the outermost. CORS wraps auth so that 401/403 answers still
     # carry CORS headers (for allowed origins) and preflights are answered before auth.
-    app.add_middleware(TokenAuth, token=settings.api_token or None, key=embedauth.signing_key(settings),
-                       origins=list(settings.cors_origins), session_ttl_s=settings.embed_session_ttl_s)
+    app.add_middleware(TokenAuth, principals=Principals(settings), session_ttl_s=settings.embed_session_ttl_s,
+                       on_deny=metrics.denial)
     app.add_middleware(CORSPolicy, allowed=list(settings.cors_origins))
     app.add_middleware(edges.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(edges.SecurityHeaders, frame_origins=list(settings.cors_origins))
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: also counts 401/403/413 and preflights
 
-    blocks = chat.build_chat(engine, settings)
+    blocks = chat.build_chat(engine, settings, on_answer=metrics.answer)
     # The chat page sheds load like the API: at most answer_queue_size waiting, then "queue full".
     blocks.queue(default_concurrency_limit=4, max_size=settings.answer_queue_size or None)
     gr.mount_gradio_app(

@@ -111,6 +111,13 @@ class Ruled:
                 self._memo[key] = got
         return got
 
+    def denial(self, doc_id: str, access: Access | None) -> str | None:
+        """Why `access` may not see the document (rag.records.DENIALS), or None."""
+        if access is None:
+            return None
+        meta = next((m for d, m, _ in self.docs if d == doc_id), None)
+        return access.denial(meta) if meta is not None else None
+
     def hidden_documents(self, access: Access | None) -> frozenset[str]:
         return self._hidden(access)[0] if access is not None and self.docs else frozenset()
 
