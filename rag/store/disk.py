@@ -474,8 +474,12 @@ class DiskStore:
                       WHERE lex MATCH ? AND {where} ORDER BY s LIMIT ?"""
             args = [live.v, live.v, fts_query(kept), *fargs, n]
         # FTS5's bm25() is negative, lower is better. What an Access hides is left out after the
-        # ranking, so ask for more until n are left (or the matches run out).
+        # ranking: ask at once for enough that n are very likely left at the hidden share h (each
+        # FTS5 query scores every match, so a second one doubles the cost), and more if not.
         limit = n
+        if hidden is not None:
+            share = min(0.9, len(hidden) / total)
+            limit = n + math.ceil(3 * n * share / (1 - share)) + 16
         while True:
             rows = db.execute(sql, [*args[:-1], limit]).fetchall()
             ids = np.array([r[0] for r in rows], dtype=np.int64)
