@@ -138,7 +138,9 @@ class Filters:
             return False
         for key, want in (self.where or {}).items():
             have = doc_id if key in ("doc_id", "id") else metadata.get(key)
-            if have is None or fold(str(have)) not in spelled_values(str(want)):
+            items = have if isinstance(have, (list, tuple)) else () if have is None else (have,)
+            forms = spelled_values(str(want))
+            if not any(fold(str(x)) in forms for x in items):  # a list matches by any of its items
                 return False
         if self.since or self.until:
             published = str(metadata.get("published") or "")[:10]

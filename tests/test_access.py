@@ -121,6 +121,10 @@ def test_rag_search_filters_by_the_new_fields(store_engine, capsys):
     assert json.loads(capsys.readouterr().out)["hits"] == []
     assert main(["search", "crates ledger", "--index", index, "--as", "investigations", "--json"]) == 0
     assert "ledger" in {h["doc_id"] for h in json.loads(capsys.readouterr().out)["hits"]}
+    # `desks` is a list: a filter matches any of its items (for whom may see them).
+    assert main(["search", "crates ledger", "--index", index, "--as", "investigations", "--where",
+                 "desks=Investigations", "--json"]) == 0
+    assert {h["doc_id"] for h in json.loads(capsys.readouterr().out)["hits"]} == {"ledger"}
 
 
 def test_access_reads_the_rule_fields():
@@ -185,6 +189,9 @@ def test_postgres_applies_the_same_rules(embedder, tmp_path):
         assert "ledger" in _docs(engine, PROBES["ledger"], principal=INVESTIGATIONS)
         assert engine.hidden_documents() == {"bridge", "ledger", "mayor"}
         assert _docs(engine, "harbour", filters=Filters({"doc_id": "ledger"})) == set()
+        desk_only = Filters({"desks": "investigations"})
+        assert _docs(engine, "crates", filters=desk_only, principal=INVESTIGATIONS) == {"ledger"}
+        assert _docs(engine, "fire", filters=Filters({"status": "corrected"})) == {"mill"}
         clock.now = AFTER
         assert "bridge" in _docs(engine, PROBES["bridge"])
         assert "mayor" not in _docs(engine, PROBES["mayor"], principal=INVESTIGATIONS)

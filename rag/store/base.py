@@ -21,7 +21,7 @@ from ..errors import IndexMismatchError
 from ..ingest import Action, Indexed, Job, Written
 from ..lexical import TOKENIZER_VERSION
 from ..records import Access, Candidate, Chunk, Document, Filters, Fusion, Mode, ruled
-from ..text import spelled_values
+from ..text import fold, spelled_values
 
 RRF_K = 60
 
@@ -158,22 +158,30 @@ def check_compatible(built: Mapping[str, Any], *, embedder_id: str, chunking: di
                                      f"{want!r}; rebuild it with `rag ingest --rebuild`")
 
 
-def filter_sql(filters: Filters | None, *, alias: str, param: str, meta: str, true: str) -> tuple[str, list[Any]]:
+def folded_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What filters compare a document's metadata with (the stores' meta_folded): each value folded
+    (rag.text.fold), a list as a list of folded values, so that a filter matches any of its items
+    (`desks`, `tags`, `categories`)."""
+    return {str(k): [fold(str(x)) for x in v] if isinstance(v, (list, tuple)) else fold(str(v))
+            for k, v in metadata.items() if v is not None}
+
+
+def filter_sql(filters: Filters | None, *, alias: str, param: str, member: str, true: str) -> tuple[str, list[Any]]:
     """Filters as a SQL predicate over a row `alias` that has doc_key, meta_folded and published
-    columns, in one dialect: `param` the placeholder, `meta` the JSON lookup of a key (with {alias}
-    and {param} in it), `true` the always-true predicate. Values compare folded, "đ" in either spelling,
-    as Filters.allows does."""
+    columns, in one dialect: `param` the placeholder, `member` the predicate "the value of metadata
+    key {key}, or one of its items when it is a list, is one of ({values})" (with {alias}), `true`
+    the always-true predicate. Values compare folded, "đ" in either spelling, as Filters.allows does."""
     if filters is None or not filters.active():
         return true, []
     parts: list[str] = []
     args: list[Any] = []
     for key, want in (filters.where or {}).items():
         forms = spelled_values(str(want))
-        one_of = f" IN ({', '.join([param] * len(forms))})"
+        values = ", ".join([param] * len(forms))
         if key in ("doc_id", "id"):
-            parts.append(f"{alias}.doc_key" + one_of)
+            parts.append(f"{alias}.doc_key IN ({values})")
         else:
-            parts.append(meta.format(alias=alias, param=param) + one_of)
+            parts.append(member.format(alias=alias, key=param, values=values))
             args.append(str(key))
         args += forms
     if filters.since or filters.until:

@@ -343,8 +343,10 @@ def switch_version(db: sqlite3.Connection, index_dir: Path, live: int | None, ta
 # -- the read side --------------------------------------------------------------------------------------
 def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     """Filters as a predicate over the document row `d`, in SQLite's dialect."""
-    return base.filter_sql(filters, alias="d", param="?", meta="json_extract({alias}.meta_folded, '$.' || "
-                           "json_quote({param}))", true="1")
+    # json_each of a path to a scalar yields that scalar, of a list its items, of nothing no row.
+    return base.filter_sql(filters, alias="d", param="?", true="1", member=(
+        "EXISTS (SELECT 1 FROM json_each({alias}.meta_folded, '$.' || json_quote({key})) AS m "
+        "WHERE m.type = 'text' AND m.value IN ({values}))"))
 
 
 def fts_query(terms: list[str]) -> str:

@@ -25,7 +25,7 @@ from ..ingest import Action, Indexed, Job, Written, metadata_json
 from ..lexical import TOKENIZER_VERSION
 from ..records import Document
 from ..text import fold
-from . import disk
+from . import base, disk
 from .disk import visible
 from .folder_writer import previous_documents
 
@@ -204,8 +204,7 @@ def _write_batch(db, batch: list[tuple[Document, str]], v: int, live: int | None
     n = 0
     for doc, digest, chunks in chunked:
         meta = metadata_json(doc.metadata)
-        folded = json.dumps({str(k): fold(str(val)) for k, val in doc.metadata.items() if val is not None},
-                            ensure_ascii=False)
+        folded = json.dumps(base.folded_metadata(doc.metadata), ensure_ascii=False)
         db.execute("""INSERT INTO docs (doc_id, hash, source, title, metadata, doc_key, meta_folded, """
                    """published, added_in)
                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",

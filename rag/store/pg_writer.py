@@ -27,12 +27,12 @@ from ..ingest import Action, Indexed, Job, Written
 from ..lexical import TOKENIZER_VERSION
 from ..records import Chunk, Document
 from ..text import fold, tokenize
+from . import base
 from .postgres import (
     INGEST_LOCK,
     as_array,
     check_meta,
     connect,
-    folded_metadata,
     lexical_text,
     metadata_json,
     migrate,
@@ -85,7 +85,7 @@ def write_documents(conn, docs: Sequence[DocRows], *, remove: Sequence[str] = ()
         copy.set_types(STAGE_TYPES)
         for d in docs:
             meta = metadata_json(d.doc.metadata)
-            folded, published, key = Jsonb(folded_metadata(meta)), published_of(meta), fold(d.doc.doc_id)
+            folded, published, key = Jsonb(base.folded_metadata(meta)), published_of(meta), fold(d.doc.doc_id)
             for ord_, (chunk, vec) in enumerate(zip(d.chunks, d.vectors)):
                 tokens = tokenize(lexical_text(chunk))
                 copy.write_row((chunk.doc_id, ord_, chunk.chunk_id, chunk.start, chunk.end, chunk.text, chunk.title,

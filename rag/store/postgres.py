@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, IndexError_, IndexMismatchError
 from ..records import Candidate, Chunk, Filters
-from ..text import fold, query_tokens
+from ..text import query_tokens
 from . import base
 from .base import RRF_K, rrf, weighted
 
@@ -175,10 +175,6 @@ def published_of(metadata: dict[str, Any]) -> str:
     return str(metadata.get("published") or "")[:10]
 
 
-def folded_metadata(metadata: dict[str, Any]) -> dict[str, str]:
-    return {str(k): fold(str(v)) for k, v in metadata.items() if v is not None}
-
-
 def metadata_json(metadata: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dict(metadata), ensure_ascii=False, default=str))
 
@@ -200,7 +196,10 @@ def _chunk(row: Sequence[Any]) -> Chunk:
 def filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
     """Filters as a predicate over chunks `c`, in PostgreSQL's dialect, their Access included: it
     applies inside the HNSW and GIN scans, as Access.denial reads the metadata."""
-    where, args = base.filter_sql(filters, alias="c", param="%s", meta="{alias}.meta_folded ->> {param}", true="true")
+    where, args = base.filter_sql(filters, alias="c", param="%s", true="true", member=(
+        "EXISTS (SELECT 1 FROM (SELECT {alias}.meta_folded -> {key} AS x) AS k, jsonb_array_elements_text("
+        "CASE jsonb_typeof(k.x) WHEN 'array' THEN k.x ELSE jsonb_build_array(k.x) END) AS m(v) "
+        "WHERE m.v IN ({values}))"))
     if filters is None or filters.access is None:
         return where, args
     rules = ("(lower(coalesce(c.metadata ->> 'status', '')) <> 'retracted'"
