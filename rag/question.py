@@ -92,12 +92,21 @@ def analyse(text: str, parser: Parser | None = None) -> Question:
     unit = ""
     if form in ("how many", "how much"):
         unit = next((t.lemma_.lower() for t in doc[2:5] if t.pos_ == "NOUN"), "")
-    words = [t.lower_ for t in doc]
-    latest = bool(LATEST_WORDS.intersection(words)) or any(
-        a == "most" and b == "recent" for a, b in zip(words, words[1:]))
+    latest = any(_asks_now(t) for t in doc) or any(
+        a.lower_ == "most" and b.lower_ == "recent" for a, b in zip(doc, doc[1:]))
     return Question(text=text, form=form, expected=expected, names=names, numbers=numbers,
                     terms=tuple(dict.fromkeys(tokenize(text))), verbs=verbs, subject=_subject(doc, names),
                     verb=verb, arguments=arguments, unit=unit, latest=latest)
+
+
+def _asks_now(t) -> bool:
+    """"now", "currently", "the current/latest X", "today" as an adverb: not a name's word ("Survey of
+    Current Business"), not the end of a compound ("carrier-current"), not "today's" as a noun."""
+    if t.lower_ not in LATEST_WORDS or t.ent_type_ and t.lower_ != "today":
+        return False
+    if t.i > 0 and t.doc[t.i - 1].text == "-":
+        return False
+    return t.pos_ in ("ADJ", "ADV") or (t.lower_ == "today" and t.dep_ == "npadvmod")
 
 
 def _asked_verb(doc) -> tuple[str, tuple[str, ...]]:
