@@ -5,8 +5,8 @@
 - `status`: published | corrected | retracted (absent = published).
 - `correction`: the correction's text.
 
-They are read and validated at load time only; search and answering do not enforce them yet.
-A document without them gets no such keys.
+Validated here at load time; enforced by every store before ranking (rag.records.Access,
+rag/store/base.py Ruled). A document without them gets no such keys.
 """
 
 from __future__ import annotations
