@@ -4,7 +4,9 @@
 
 For a change meant to keep behaviour (a refactoring), run `rag eval --out` before and after on the
 same machine and compare: it prints each metric and each item field (answer, status, citations,
-hits, confidence, decision features, ...) that differs, and exits 1 when anything does.
+hits, confidence, decision features, ...) that differs, and exits 1 when anything does. A field the
+second run's records have and the first run's lack, with a null value (a record that grew, e.g. a
+citation's `correction`), is not a difference.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def grown(old: Any, new: Any) -> Any:
+    """`new` without the keys, at any depth, that `old` lacks and `new` holds as null."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return {k: grown(old.get(k), v) for k, v in new.items() if k in old or v is not None}
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [grown(o, n) for o, n in zip(old, new)]
+    return new
+
+
 def _kept(key: str) -> bool:
     return not any(s in key for s in SKIP)
 
@@ -43,7 +54,7 @@ def differences(before: Path, after: Path) -> list[str]:
     for qid in sorted(set(rows[0]) | set(rows[1])):
         x, y = rows[0].get(qid, {}), rows[1].get(qid, {})
         lines += [f"item {qid} {k}: {str(x.get(k))[:80]!r} -> {str(y.get(k))[:80]!r}"
-                  for k in sorted(set(x) | set(y)) if _kept(k) and x.get(k) != y.get(k)]
+                  for k in sorted(set(x) | set(y)) if _kept(k) and x.get(k) != grown(x.get(k), y.get(k))]
     return lines
 
 

@@ -26,3 +26,12 @@ def test_a_changed_figure_and_a_changed_answer_are_named(tmp_path):
     assert any(line.startswith("metric overall.answer_accuracy: 0.5 -> 0.6") for line in lines)
     assert any(line.startswith("item q1 answer:") and "38.62" in line for line in lines)
     assert main([str(a), str(b)]) == 1
+
+
+def test_a_record_that_grew_a_null_field_is_the_same_but_a_value_is_not():
+    from eval.compare import grown
+
+    old = [{"n": 1, "quote": "x"}]
+    assert grown(old, [{"n": 1, "quote": "x", "correction": None}]) == old
+    assert grown(old, [{"n": 1, "quote": "x", "correction": "fixed"}]) != old
+    assert grown(old, [{"n": 1, "quote": "y", "correction": None}]) != old

@@ -12,10 +12,6 @@ import pytest
 from devtools.testing import LiveServer
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-pytestmark = [  # Gradio's queue calls pandas APIs that pandas 3 deprecates; not ours to fix
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
 
 TOKEN = "metrics-t0ken-for-tests"
 WRONG = "not-the-t0ken-at-all"

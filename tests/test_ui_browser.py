@@ -15,8 +15,6 @@ from devtools.testing import LiveServer, browser_missing
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or ""),
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 

@@ -10,10 +10,6 @@ import pytest
 from devtools.testing import LiveServer
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-pytestmark = [  # Gradio's queue calls pandas APIs that pandas 3 deprecates; not ours to fix
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
 
 TOKEN = "gradio-client-token"
 RIVAL = "Who was Milošević's chief rival in the 2000 Yugoslav presidential race?"
