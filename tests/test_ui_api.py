@@ -15,7 +15,7 @@ TOKEN = "t0ken-for-tests"
 QUESTION = "Which body issued an arrest warrant for Milošević?"
 CONTRACT_KEYS = {"question", "standalone_question", "answer", "refused", "status", "citations", "closest", "hits",
                  "timings", "confidence", "candidate", "decision", "prompt_tokens", "reply"}
-CITATION_KEYS = {"n", "doc_id", "title", "chunk_id", "quote", "start", "end", "date"}
+CITATION_KEYS = {"n", "doc_id", "title", "chunk_id", "quote", "start", "end", "date", "correction"}
 HIT_KEYS = {"rank", "score", "doc_id", "title", "chunk_id", "start", "end", "text", "metadata"}
 
 

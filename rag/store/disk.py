@@ -465,8 +465,7 @@ class DiskStore:
             kept.append(t)
             rows += df[t]
         if sum(df[t] for t in kept) <= EXACT_BM25_MAX_MATCHES:
-            scores = self._bm25_per_term(db, live, kept, counts, df, total, n, where, fargs, hidden)
-            return scores
+            return self._bm25_per_term(db, live, kept, counts, df, total, n, where, fargs, hidden)
         if where == "1":
             sql = "SELECT rowid, bm25(lex) AS s FROM lex WHERE lex MATCH ? ORDER BY s LIMIT ?"
             args: list[Any] = [fts_query(kept), n]
