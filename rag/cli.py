@@ -145,10 +145,9 @@ def _as_desk(cmd: argparse.ArgumentParser) -> None:
 
 
 def _principal(args: argparse.Namespace):
-    from .records import PUBLIC, Principal
+    from .records import Principal
 
-    desks = [d for value in args.as_desks for d in value.split(",") if d.strip()]
-    return Principal.of("cli:" + ",".join(desks), desks) if desks else PUBLIC
+    return Principal.trusted("cli", args.as_desks)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:

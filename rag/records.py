@@ -63,6 +63,12 @@ class Principal:
     def of(cls, name: str, desks: Iterable[str]) -> Principal:
         return cls(name, frozenset(desk_key(d) for d in desks if d.strip()))
 
+    @classmethod
+    def trusted(cls, where: str, values: Iterable[str]) -> Principal:
+        """The principal a local command names (`--as DESK`, repeated or comma-separated); none: the public."""
+        desks = [d for value in values for d in value.split(",") if d.strip()]
+        return cls.of(f"{where}:" + ",".join(desks), desks) if desks else PUBLIC
+
 
 PUBLIC = Principal()
 DENIALS = ("retracted", "embargo", "desk")  # why a document is hidden, for counting (never its content)

@@ -135,6 +135,8 @@ def test_access_reads_the_rule_fields():
     assert now.denial({"desks": ["Legal"]}) == "desk"
     assert Access.of(Principal.of("x", [" legal "]), BEFORE).denial({"desks": ["Legal", "sport"]}) is None
     assert now.denial({"status": "corrected", "correction": "x"}) is None
+    assert Principal.trusted("cli", []) is PUBLIC
+    assert Principal.trusted("cli", ["Legal, sport", "investigations"]).desks == {"legal", "sport", "investigations"}
     with pytest.raises(ValueError):
         Access.of(PUBLIC, datetime(2026, 1, 1))  # a time without a zone is refused, never guessed
 

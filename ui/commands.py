@@ -35,13 +35,12 @@ def _mcp(argv: list[str]) -> int:
                         "trusted local use); default: the public principal. Over HTTP tokens decide")
     args = p.parse_args(argv)
     from rag.config import load_settings
-    from rag.records import PUBLIC, Principal
+    from rag.records import Principal
 
     from .mcp_server import run
 
-    desks = [d for value in args.as_desks for d in value.split(",") if d.strip()]
     run(load_settings(index_dir=args.index, host=args.host, mcp_port=args.port), transport=args.transport,
-        path=args.path, principal=Principal.of("mcp:" + ",".join(desks), desks) if desks else PUBLIC)
+        path=args.path, principal=Principal.trusted("mcp", args.as_desks))
     return 0
 
 
