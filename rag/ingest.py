@@ -51,7 +51,8 @@ class IngestReport:
     cached_chunks: int = 0  # new chunks whose vectors came from the on-disk cache
     problems: list[Problem] = field(default_factory=list)
     unsupported: dict[str, int] = field(default_factory=dict)
-    left_out: dict[str, int] = field(default_factory=dict)  # items a format skips on purpose ("wxr draft": 2)
+    left_out: dict[str, int] = field(default_factory=dict)  # items a format skips on purpose ("wxr draft post": 2)
+    embargoed: dict[str, int] = field(default_factory=dict)  # ingested under embargo ("wxr future post": 1)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     index_path: str = ""
@@ -70,6 +71,9 @@ class IngestReport:
         if self.left_out:
             kinds = ", ".join(f"{n} {why}" for why, n in sorted(self.left_out.items()))
             text += f"; {sum(self.left_out.values())} items left out ({kinds})"
+        if self.embargoed:
+            kinds = ", ".join(f"{n} {why}" for why, n in sorted(self.embargoed.items()))
+            text += f"; {sum(self.embargoed.values())} held under embargo ({kinds})"
         return text
 
 
@@ -283,7 +287,7 @@ def ingest(paths: Iterable[str | Path], writer: Any, *, embedder: Embedder,
                     docs_bar.update()
             doc = None  # the last document's text is not needed while the writer finishes (a 50 MB file)
             report.problems, report.unsupported = loaded.problems, dict(loaded.unsupported)
-            report.left_out = dict(loaded.skipped)
+            report.left_out, report.embargoed = dict(loaded.skipped), dict(loaded.embargoed)
             if not given:
                 why = [f"{len(loaded.problems)} files skipped" if loaded.problems else "",
                        f"{loaded.unsupported_count} of an unsupported type" if loaded.unsupported else ""]

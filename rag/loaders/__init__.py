@@ -1,13 +1,18 @@
 """Read articles into cleaned Documents, one module per format family sharing `base`'s contract.
 
 - `text`: .txt, .md/.markdown, .html/.htm (one article a file) and .jsonl (one a line);
-- `feeds`: RSS 2.0 and Atom feeds, WordPress WXR exports;
+- `feeds`: RSS and Atom feeds;
+- `wordpress`: WordPress WXR exports;
 - `newsml`: IPTC NewsML-G2 and NITF;
 - `rules`: the rule fields (embargo_until, desks, status, correction), checked for every format.
 
 .xml files are told apart by their root element (`markup.sniff`). A bad file never stops the others: it
 becomes a Problem naming the file (and line or item) and the loader moves on. Only a path that does not
 exist is an error, since that is a typo, not bad data.
+
+Every format reads fail-closed: an item is published only when its format says so in words the loader knows.
+A status it does not know, or a status or rule field it cannot read, leaves the item out as a Problem naming
+the file and item; a known unpublished one (a draft, a page, a withheld item) is counted in `skipped`.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ from lxml import etree
 
 from ..errors import LoadError
 from ..records import Document
-from . import feeds, markup, newsml, text
-from .base import SIDECAR, Item, LoadResult, Problem, SidecarError, Skipped, sidecar
+from . import feeds, markup, newsml, text, wordpress
+from .base import SIDECAR, Embargoed, Item, LoadResult, Problem, SidecarError, Skipped, sidecar
 from .text import FrontMatterError
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", *markup.XML_SUFFIXES)
 
-__all__ = ["SIDECAR", "SUFFIXES", "FrontMatterError", "LoadResult", "Problem", "SidecarError", "Skipped",
+__all__ = ["SIDECAR", "SUFFIXES", "Embargoed", "FrontMatterError", "LoadResult", "Problem", "SidecarError", "Skipped",
            "iter_documents", "load_paths"]
 
 
@@ -69,6 +74,9 @@ def iter_documents(paths: Iterable[str | Path], result: LoadResult) -> Iterator[
             result.problems.append(Problem(str(file), f"skipped: its metadata file {exc.path} is invalid"))
             continue
         for item in items:
+            reason = None
+            if isinstance(item, Embargoed):
+                item, reason = item.document, item.reason
             if isinstance(item, Problem):
                 result.problems.append(item)
             elif isinstance(item, Skipped):
@@ -79,6 +87,8 @@ def iter_documents(paths: Iterable[str | Path], result: LoadResult) -> Iterator[
                 )
             else:
                 seen[item.doc_id] = item.source
+                if reason:
+                    result.embargoed[reason] = result.embargoed.get(reason, 0) + 1
                 yield item
 
 
@@ -125,9 +135,9 @@ def _xml(data: bytes, src: str, meta: Mapping[str, Any], public: str) -> list[It
         return [Problem(src, f"not well-formed XML: {exc}")]
     kind = markup.sniff(root)
     if kind == "wxr":
-        return list(feeds.wxr(root, src, meta, public))
+        return list(wordpress.wxr(root, src, meta, public))
     if kind == "feed":
-        return list(feeds.feed(data, src, meta, public))
+        return list(feeds.feed(root, data, src, meta, public))
     if kind == "newsml":
         return list(newsml.newsml(root, src, meta, public))
     if kind == "nitf":

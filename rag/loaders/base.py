@@ -38,8 +38,11 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     # Files found in folders but not of a type the loader reads, by suffix (".pdf": 3).
     unsupported: dict[str, int] = field(default_factory=dict)
-    # Items read but deliberately not ingested, by reason ("wxr draft": 2, "wxr page": 1).
+    # Items read but deliberately not ingested, by format, status and type ("wxr draft post": 2, "wxr page": 1).
     skipped: dict[str, int] = field(default_factory=dict)
+    # Documents ingested under an embargo their format set, by reason ("wxr future post": 1): in the archive
+    # now, shown to readers when the embargo passes.
+    embargoed: dict[str, int] = field(default_factory=dict)
 
     @property
     def unsupported_count(self) -> int:
@@ -50,6 +53,11 @@ class LoadResult:
         return sum(self.skipped.values())
 
 
+class Unreadable(LoadError):
+    """A field an item's publication depends on (its status, type, embargo) that cannot be read; the message
+    names the field and its value. The item is then not known to be published and is left out."""
+
+
 @dataclass(frozen=True)
 class Skipped:
     """An item a format leaves out on purpose (a draft, a page); counted in LoadResult.skipped."""
@@ -57,7 +65,16 @@ class Skipped:
     reason: str
 
 
-Item = Document | Problem | Skipped
+@dataclass(frozen=True)
+class Embargoed:
+    """A document whose format holds it back until a time (a scheduled WordPress post, an embargoed agency
+    item): ingested with `embargo_until` set, and counted in LoadResult.embargoed under `reason`."""
+
+    document: Document
+    reason: str
+
+
+Item = Document | Problem | Skipped | Embargoed
 
 
 class SidecarError(LoadError):
@@ -86,6 +103,11 @@ def item_document(default_id: str, fields: Mapping[str, Any], src: str, public: 
     naming the file and the item."""
     doc = make_document(default_id, fields, f"{src}:{number}", f"{public}:{number}")
     return Problem(src, doc.message, number) if isinstance(doc, Problem) else doc
+
+
+def held(item: Document | Problem, reason: str) -> Item:
+    """`item` as held under an embargo its format set, when it became a document."""
+    return Embargoed(item, reason) if isinstance(item, Document) else item
 
 
 def first_line(text: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import LoadError
 from . import base
-from .base import Item, Problem
+from .base import Item, Problem, Skipped
 
 
 class FrontMatterError(LoadError):
@@ -32,7 +32,27 @@ def single(path: Path, text: str, src: str, meta: Mapping[str, Any], public: str
     else:
         fields = {"text": text}
     fields.update(meta)
+    unpublished = _unpublished(fields, src)
+    if unpublished:
+        return [unpublished]
     return [base.make_document(path.stem, fields, src, public)]
+
+
+def _unpublished(fields: dict[str, Any], src: str) -> Skipped | Problem | None:
+    """Static-site front matter (or articles.toml) that marks a page unpublished: Hugo's `draft: true` and
+    Jekyll's `published: false`. A `draft` that is not true or false is not known to mean published."""
+    draft = fields.pop("draft", None)
+    if draft is True:
+        return Skipped("front matter draft")
+    if draft not in (None, False):
+        return Problem(src, f"bad 'draft' value {draft!r}: must be true or false; not known to be published, "
+                            "left out")
+    published = fields.get("published")
+    if published is False:
+        return Skipped("front matter unpublished")
+    if published is True:  # Jekyll's "published: true" says nothing about the date
+        del fields["published"]
+    return None
 
 
 def jsonl(text: str, src: str, meta: Mapping[str, Any], public: str = "") -> Iterable[Item]:
