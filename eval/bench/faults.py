@@ -107,7 +107,7 @@ def bench_kills(work: Path, n_docs: int, backend: str) -> None:
     from rag.store import embedded_writer
 
     s = load_settings()
-    embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=ROOT / ".rag/models")
+    embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=s.model_cache)
     corpus = write_corpus(work / "docs", n_docs)
     base = work / "base-index"
     shutil.rmtree(base, ignore_errors=True)
@@ -181,7 +181,7 @@ def bench_load(work: Path, concurrent: int, streams: int) -> None:
     s = load_settings()
     index_dir = work / "serve-index"
     if not index_dir.exists():
-        embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=ROOT / ".rag/models")
+        embedder = make_embedder(s.embedder_backend, s.embedder, cache_dir=s.model_cache)
         ingest([CORPUS_DIR], embedded_writer(index_dir), embedder=embedder)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

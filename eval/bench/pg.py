@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.bench.machine import cpu_line
-from eval.paths import DEFAULT_QA, EVAL_DIR, ROOT
+from eval.paths import DEFAULT_QA, EVAL_DIR
 from rag import store
 from rag.embedcache import EmbedCache
 from rag.records import Document
@@ -133,7 +133,7 @@ def bench(args: argparse.Namespace) -> None:
     print(f"source: {args.index} ({len(snap.chunks):,} real chunks, {len(snap.by_doc):,} documents, "
           f"embedder {snap.manifest['embedder']['id']}), copied under new document ids to {args.chunks:,}\n")
     settings = load_settings()
-    emb = make_embedder(settings.embedder_backend, settings.embedder, cache_dir=ROOT / ".rag/models")
+    emb = make_embedder(settings.embedder_backend, settings.embedder, cache_dir=settings.model_cache)
     qs = queries(args.queries)
     vecs = emb.embed(qs)
     root = pg_local.workdir()

@@ -41,7 +41,7 @@ def serve_once(root: Path, index: Path, *, answers: int = 10, timeout: float = 1
 
         Engine(load_settings(index_dir=index)).ingest([root / "corpus"])
     port = _free_port()
-    env = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_MODEL_CACHE": str(root / ".rag/models")}
+    env = {**os.environ, "RAG_INDEX_DIR": str(index)}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port)], cwd=root, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip

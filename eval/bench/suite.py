@@ -27,6 +27,7 @@ from pathlib import Path
 
 from eval.bench.machine import machine
 from eval.paths import CORPUS_DIR, DEFAULT_QA, EVAL_DIR, ROOT
+from rag.config import load_settings
 
 SECTIONS = ("ingest", "embed", "generate", "e2e", "serve")
 PROMPT_LENGTHS = (250, 500, 1000, 2000)
@@ -117,7 +118,7 @@ def _chunk_sample(n: int) -> list[str]:
     from rag.models import make_embedder
 
     path = corpus_file(5000)
-    counter = make_embedder("onnx", cache_dir=ROOT / ".rag/models")
+    counter = make_embedder("onnx", cache_dir=load_settings().model_cache)
     out: list[str] = []
     for doc in load_paths([path]).documents:
         out += [c.text for c in chunk_document(doc, counter.count_tokens, counter.token_offsets, ChunkingSettings())]
@@ -151,7 +152,7 @@ def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
     base_rate, base_vecs = 0.0, None
     for backend in BACKENDS:  # torch first: the others are compared with it
         try:
-            emb = make_embedder(backend, cache_dir=ROOT / ".rag/models")
+            emb = make_embedder(backend, cache_dir=load_settings().model_cache)
             load_s = timed(partial(emb.embed, ["warm up"]))
         except Exception as exc:
             table.rows.append([backend, "–", f"unavailable: {exc}"[:120], "", "", "", ""])
@@ -170,7 +171,7 @@ def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
         table.rows.append([backend, f"{load_s:.2f}", spread(rates, "{:.1f}"), ratio(med, base_rate), f"{r5:.3f}",
                            f"{mrr:.3f}", f"{cos:.4f}"])  # fmt: skip
     table.notes.append("Recall: default hybrid retrieval over corpus/ for the answerable questions of eval/qa.jsonl.")
-    table.notes.append("Load: first call in this process, exports cached in .rag/models (the first ever export "
+    table.notes.append("Load: first call in this process, exports cached in RAG_MODEL_CACHE (the first ever export "
                        "takes about 10 s; the OpenVINO int8 calibration about 20 s more).")
     return table
 
@@ -178,7 +179,7 @@ def bench_embed(repeats: int, work: Path, n_chunks: int = 512) -> Table:
 def _generators() -> list[tuple[str, Callable[[], object]]]:
     from rag.generation import LlamaCppGenerator, TransformersGenerator
 
-    cache = ROOT / ".rag/models"
+    cache = load_settings().model_cache
     return [
         ("transformers float32", lambda: TransformersGenerator(cache_dir=cache, threads=os.cpu_count())),
         ("transformers int8", lambda: TransformersGenerator(cache_dir=cache, quantize="int8", threads=os.cpu_count())),
