@@ -19,4 +19,7 @@ fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # The linter first (rules in pyproject.toml): a finding fails the run before the long tests start.
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), a test file each at a time, so that module fixtures (a live server, an
+# engine) are built once: the suite is mostly one thread of Python at a time, and the second worker
+# uses the core the first leaves idle (RAG_TEST_WORKERS=0 runs it in one process).
+exec .venv/bin/python -m pytest -n "${RAG_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -21,9 +21,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PLUMBING_THRESHOLD = "0.7"
 os.environ.setdefault("RAG_ANSWER_THRESHOLD", PLUMBING_THRESHOLD)
 os.environ.setdefault("RAG_REFUSAL_THRESHOLD", "0.3")
+# Under pytest-xdist (scripts/run-tests.sh runs two workers), each worker's reader decodes on one
+# thread: two workers with two llama.cpp threads each would put four spinning threads on two cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("RAG_GENERATOR_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
+
+
+def _model_cache() -> Path:
+    from rag.config import load_settings  # after the environment above is set
+
+    return load_settings().model_cache
+
+
+# The machine's model cache (exports, 8-bit copies, the backends setup measured), as every command uses it.
+MODEL_CACHE = _model_cache()
 
 
 class CountingEmbedder:
@@ -53,16 +67,26 @@ class CountingEmbedder:
         return [t for call in self.calls for t in call]
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test in a real browser is slow too: `pytest -m "not slow"`, the loop while working, leaves it out.
+    Files holding slow tests run first, so that two workers (scripts/run-tests.sh) start the long ones
+    early and share the short ones at the end instead of one worker finishing a long file alone."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file keeps its order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def machine_choices():
-    """Measure this CPU's backends (rag/autotune.py) once, before any test starts a server: a first
-    measurement inside a served process would spend a minute of some test's timeout."""
+    """This CPU's backends as setup recorded them (rag/autotune.py), read once; none is measured
+    here (a command never measures: with no record it uses the CPU's default)."""
     from rag import autotune, weights
     from rag.config import load_settings
 
-    cache = ROOT / ".rag/models"
     reader = str(weights.verified_path(load_settings().model_home))
-    return autotune.pick_embedder(None, cache), autotune.pick_generator(reader, cache)
+    return autotune.pick_embedder(None, MODEL_CACHE), autotune.pick_generator(reader, MODEL_CACHE)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +96,7 @@ def embedder():
     from rag.models import make_embedder
 
     settings = load_settings()
-    emb = make_embedder(settings.embedder_backend, settings.embedder, cache_dir=ROOT / ".rag/models")
+    emb = make_embedder(settings.embedder_backend, settings.embedder, cache_dir=MODEL_CACHE)
     emb.embed(["warm up"])
     return emb
 

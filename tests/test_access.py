@@ -3,49 +3,30 @@ invisible until its time, a desk article to principals without that desk, a retr
 an answer from a corrected article carries the correction; a question about the current state is
 answered from the newest article, "As of" its date.
 
-The fixture articles (tests/fixtures/rules/newsroom.jsonl) each hold a made-up fact found nowhere else.
+The fixture articles (tests/fixtures/rules/newsroom.jsonl) each hold a made-up fact found nowhere else
+(devtools/leaks.py says how a leak of one is told).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
-from conftest import CORPUS, ROOT
+from conftest import CORPUS
 
+# The other access tests take these from here too.
+from devtools.leaks import AFTER, BEFORE, RULES, SECRETS, Clock, leaked, received  # noqa: F401
+from devtools.textmatch import says
 from rag.config import load_settings
 from rag.pipeline import Engine
 from rag.records import PUBLIC, Access, Filters, Principal
 
-RULES = ROOT / "tests" / "fixtures" / "rules" / "newsroom.jsonl"
-BEFORE = datetime(2099, 12, 10, 7, 59, 59, tzinfo=UTC)  # the embargo ends 2099-12-10T08:00:00Z
-AFTER = datetime(2099, 12, 10, 8, 0, 0, tzinfo=UTC)
 INVESTIGATIONS = Principal.of("investigations", ["Investigations"])
-# What each restricted article holds that no other does: its fact, and its title.
-SECRETS = {
-    "bridge": ("Quorrin", "Vellmark crossing gets its new name"),
-    "ledger": ("4718", "Investigation: gaps in a shipping ledger"),
-    "mayor": ("Zentaro", "Ostrevia mayor quits"),
-}
 PROBES = {"bridge": "What will the Vellmark Bridge be renamed? Quorrin Span",
           "ledger": "How many crates did the Halvaris Shipping ledger list as missing?",
           "mayor": "Why did the mayor of Ostrevia resign? Zentaro affair"}
-
-
-class Clock:
-    """An injectable clock a test moves."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def leaked(text: str, *docs: str) -> list[str]:
-    return [s for d in docs for s in SECRETS[d] if s.lower() in text.lower()]
 
 
 @pytest.fixture(scope="module", params=["folder", "disk"])
@@ -145,7 +126,8 @@ def test_access_reads_the_rule_fields():
 def test_answers_show_the_correction_and_date_the_latest_state(store_engine):
     engine, _ = store_engine
     fixed = engine.ask("How many houses did the Brannock Mill fire destroy?")
-    assert not fixed.refused and "12" in fixed.text
+    # The answer itself, before the correction (which names both 21 and 12), says 12.
+    assert not fixed.refused and says(fixed.text.partition("Correction to [1]")[0], "12")
     assert fixed.citations[0].correction.startswith("An earlier version")
     assert "Correction to [1]: An earlier version" in fixed.text and "(2026-08-01)" in fixed.text
     latest = engine.ask("Who is the current chairman of the Lindqvist Rowing Club?")
@@ -161,13 +143,13 @@ def test_the_engine_answers_a_restricted_fact_only_to_whom_may_see_it(store_engi
     public = engine.ask(q)
     assert not leaked(json.dumps(public.to_json()), "ledger", "bridge", "mayor")
     desk = engine.ask(q, principal=INVESTIGATIONS)
-    assert not desk.refused and "4718" in desk.text
+    assert not desk.refused and says(desk.text, "9,406,152")
     embargoed = engine.ask("What will the Vellmark Bridge be renamed?")
     assert not leaked(json.dumps(embargoed.to_json()), "bridge")
     clock.now = AFTER
     try:
         lifted = engine.ask("What will the Vellmark Bridge be renamed?")
-        assert not lifted.refused and "Quorrin" in lifted.text
+        assert not lifted.refused and says(lifted.text, "Quorrin")
     finally:
         clock.now = BEFORE
 

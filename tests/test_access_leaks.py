@@ -4,7 +4,9 @@ citation, closest passage, example question, follow-up, log line or error for a 
 rights, and each answers it once the clock passes the embargo or the desk's token is used.
 
 One live server (chat page, widget path, /api, /v1), the MCP endpoint over streamable HTTP and the
-`rag` command, all over one engine whose clock the test moves; the real models throughout.
+`rag` command, all over one engine whose clock the test moves; real models throughout, the reader
+the small SmolLM2 (as in the fuzz run): who sees what is decided in the store, before any model
+reads, and a fact a principal may see reaches it in the answer or in the closest passages alike.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import subprocess
 import sys
 
 import httpx
+import lxml.html
 import pytest
-from conftest import CORPUS, ROOT
-from test_access import AFTER, BEFORE, RULES, SECRETS, Clock, leaked
+from conftest import CORPUS, MODEL_CACHE, ROOT
+from test_access import AFTER, BEFORE, RULES, SECRETS, Clock, leaked, received, says
 
 from devtools.testing import LiveServer
 
@@ -28,9 +31,10 @@ pytestmark = pytest.mark.slow
 API_TOKEN = "api-token-for-leak-tests"
 DESK_TOKEN = "investigations-desk-token"
 ORIGIN = "https://news.example"
+READER = "smollm2-135m"
 ASK = {  # a question per restricted article, the answer its rights should get, and who has them
     "bridge": ("What will the Vellmark Bridge be renamed?", "Quorrin"),
-    "ledger": ("What did the Halvaris Shipping ledger list as missing?", "4718"),
+    "ledger": ("What did the Halvaris Shipping ledger list as missing?", "9,406,152"),
     "mayor": ("Why did the mayor of Ostrevia resign?", None),  # retracted: nobody
 }
 
@@ -64,13 +68,14 @@ def world(tmp_path_factory, embedder):
     qa.write_text("\n".join(json.dumps({"question": q, "answers": [a], "answerable": True, "evidence": [e]})
                             for q, a, e in [
         ("What will the Vellmark Bridge be renamed?", "Quorrin Span", "renamed the Quorrin Span"),
-        ("What did the Halvaris Shipping ledger list as missing?", "4718 crates", "listed 4718 crates"),
+        ("What did the Halvaris Shipping ledger list as missing?", "9,406,152 crates", "listed 9,406,152 crates"),
         ("Why did the mayor of Ostrevia resign?", "the Zentaro affair", "because of the Zentaro affair"),
         ("What did the Brannock Mill fire destroy?", "12 houses", "destroyed 12 houses"),
     ]), encoding="utf-8")
     clock = Clock(BEFORE)
     settings = load_settings(index_dir=root / "index", api_token=API_TOKEN, access_file=access,
-                             cors_origins=[ORIGIN], examples_qa=qa, feedback_log=root / "feedback.jsonl")
+                             cors_origins=[ORIGIN], examples_qa=qa, feedback_log=root / "feedback.jsonl",
+                             generator_model=READER)
     engine = Engine(settings, embedder=embedder, clock=clock)
     assert not engine.ingest([RULES, CORPUS]).problems
     logs = Captured()
@@ -144,9 +149,13 @@ def chat_page(w, q, token):
                     headers={"Cookie": cookie})
     first = client.predict(q, api_name="/ask")
     follow = client.predict("And what happened after that?", api_name="/ask")  # a follow-up in the same session
-    page = "".join(httpx.get(w["web"] + path, headers={"Cookie": cookie}, timeout=60).text  # examples are in its config
-                   for path in ("/chat/", "/chat/config"))
-    return json.dumps([first, follow]) + page
+    # What the page shows: its text outside scripts, and the strings of its config (the example
+    # questions are there). Not the raw page: its scripts and build hashes are nobody's reading.
+    html = lxml.html.fromstring(httpx.get(w["web"] + "/chat/", headers={"Cookie": cookie}, timeout=60).text)
+    for node in html.xpath("//script|//style"):
+        node.drop_tree()
+    config = httpx.get(w["web"] + "/chat/config", headers={"Cookie": cookie}, timeout=60).text
+    return "\n".join([json.dumps([first, follow]), html.text_content(), config])
 
 
 def mcp_tools(w, q, token):
@@ -176,8 +185,8 @@ def mcp_tools(w, q, token):
 def cli(w, q, token):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update({"PYTHONPATH": str(ROOT), "RAG_INDEX_DIR": str(w["settings"].index_dir),
-                "RAG_MODEL_CACHE": str(ROOT / ".rag/models"),
-                "RAG_ANSWER_THRESHOLD": os.environ["RAG_ANSWER_THRESHOLD"]})
+                "RAG_MODEL_CACHE": str(MODEL_CACHE),
+                "RAG_ANSWER_THRESHOLD": os.environ["RAG_ANSWER_THRESHOLD"], "RAG_GENERATOR_MODEL": READER})
     desk = ["--as", "investigations"] if token == DESK_TOKEN else []
     out = []
     for args in (["ask", q, "--json"], ["search", q, "-k", "10", "--json"]):
@@ -195,21 +204,24 @@ FRONT_ENDS = [api_ask, api_stream, api_search, v1, v1_stream, widget, chat_page,
 def test_no_front_end_leaks_and_each_answers_with_rights(world, front):
     clock = world["clock"]
     clock.now = BEFORE
+    def got(question, token):
+        return received(front(world, question, token))
+
     for doc, (question, _) in ASK.items():
-        got = front(world, question, API_TOKEN)  # the API token is the public principal
-        assert not leaked(got, "bridge", "ledger", "mayor"), (front.__name__, doc, leaked(got, *SECRETS))
-    desk = front(world, ASK["ledger"][0], DESK_TOKEN)
-    assert "4718" in desk, (front.__name__, desk[:2000])
+        text = got(question, API_TOKEN)  # the API token is the public principal
+        assert not leaked(text, "bridge", "ledger", "mayor"), (front.__name__, doc, leaked(text, *SECRETS))
+    desk = got(ASK["ledger"][0], DESK_TOKEN)
+    assert says(desk, ASK["ledger"][1]), (front.__name__, desk[:2000])
     for doc in ("bridge", "mayor"):
-        got = front(world, ASK[doc][0], DESK_TOKEN)
-        assert not leaked(got, "bridge", "mayor"), (front.__name__, doc)
+        text = got(ASK[doc][0], DESK_TOKEN)
+        assert not leaked(text, "bridge", "mayor"), (front.__name__, doc)
     if front is cli:
         return  # a separate process reads the real clock, before the fixture's embargo (2099)
     clock.now = AFTER
     try:
-        lifted = front(world, ASK["bridge"][0], API_TOKEN)
-        assert "Quorrin" in lifted, (front.__name__, lifted[:2000])
-        assert not leaked(front(world, ASK["mayor"][0], DESK_TOKEN), "mayor")
+        lifted = got(ASK["bridge"][0], API_TOKEN)
+        assert says(lifted, ASK["bridge"][1]), (front.__name__, lifted[:2000])
+        assert not leaked(got(ASK["mayor"][0], DESK_TOKEN), "mayor")
     finally:
         clock.now = BEFORE
 
@@ -231,5 +243,5 @@ def test_errors_and_listings_say_nothing_of_hidden_articles(world):
     health = httpx.get(web + "/api/health", headers=_bearer(DESK_TOKEN), timeout=60).json()
     assert health["documents"] == len(world["engine"].retriever.store.document_ids()) - 3  # the public count
     r = httpx.post(web + "/api/search", json={"query": "x"}, headers=_bearer("made-up-token"), timeout=60)
-    assert r.status_code == 403 and not leaked(r.text, *SECRETS)
+    assert r.status_code == 403 and not leaked(received(r.text), *SECRETS)
     assert "Vellmark" not in r.text and DESK_TOKEN not in "\n".join(world["logs"].lines)

@@ -11,6 +11,7 @@ import pytest
 from conftest import corrupt_index
 
 from devtools.testing import LiveServer
+from devtools.textmatch import says
 
 QUESTION = "Which body issued an arrest warrant for Milošević?"
 
@@ -41,7 +42,7 @@ def _message(r: httpx.Response) -> str:
     return data["message"]
 
 
-@pytest.mark.parametrize("body, status, says", [
+@pytest.mark.parametrize("body, status, phrase", [
     (b'{"question": "\\ud800"}', 422, "lone surrogate"),
     (b'{"question": "ok", "history": [{"question": "\\udfff", "answer": "a"}]}', 422, "history.0.question"),
     (b'{"question": "caf\xe9"}', 400, "UTF-8"),
@@ -52,17 +53,17 @@ def _message(r: httpx.Response) -> str:
     (b'{"question": "x"', 422, "JSON"),
     (b'', 422, "body"),
 ])
-def test_malformed_bodies_get_4xx_with_a_message(http, body, status, says):
+def test_malformed_bodies_get_4xx_with_a_message(http, body, status, phrase):
     for path in ("/api/ask", "/api/ask/stream"):
         r = http.post(path, content=body, headers={"Content-Type": "application/json"})
         assert r.status_code == status, (path, r.status_code, r.text[:300])
-        assert says.lower() in _message(r).lower()
+        assert says(_message(r), phrase, ignore_case=True)  # a whole word: "body" is not in "somebody"
 
 
 def test_bodies_over_the_limit_get_413_declared_or_chunked(http):
     big = json.dumps({"question": "x" * 5000}).encode()
     r = http.post("/api/ask", content=big, headers={"Content-Type": "application/json"})
-    assert r.status_code == 413 and "4096" in _message(r)
+    assert r.status_code == 413 and says(_message(r), "4096")  # the limit, not a part of another number
 
     def chunks():
         for _ in range(10):

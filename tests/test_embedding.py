@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import MODEL_CACHE
 
 from rag.embedding import OnnxEmbedder, default_embedder_path
 from rag.errors import ConfigError, ModelError
@@ -71,7 +71,7 @@ def test_default_embeds_folded_text_so_spellings_meet(embedder):
 
 def test_openvino_int8_is_close_and_cached(torch_embedder):
     # Built by name: the default ("auto") is whichever backend is fastest on this CPU.
-    embedder = make_embedder("openvino-int8", cache_dir=ROOT / ".rag/models").inner
+    embedder = make_embedder("openvino-int8", cache_dir=MODEL_CACHE).inner
     assert isinstance(embedder, OnnxEmbedder) and (embedder.runtime, embedder.int8) == ("openvino", True)
     assert embedder.id == f"{torch_embedder.id}:openvino-int8"
     ref, got = torch_embedder.embed(TEXTS), embedder.embed(TEXTS)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.textmatch import says
+
 ROOT = Path(__file__).resolve().parents[1]
 QA_PATH = ROOT / "eval" / "qa.jsonl"
 QA_PATHS = [QA_PATH, *sorted((ROOT / "eval").glob("qa_holdout_*.jsonl"))]
@@ -308,7 +310,8 @@ def test_archive_schema_and_tags(archive_items):
         if item["answerable"]:
             if not item["answers"] or not item["evidence"]:
                 problems.append(f"{_iid(item)}: answerable items need answers and evidence")
-            elif not any(_fold(a) in _fold(e) for a in item["answers"] for e in item["evidence"]):
+            # As whole words: an answer "5" would otherwise be found in "1952" of any evidence.
+            elif not any(says(_fold(e), _fold(a)) for a in item["answers"] for e in item["evidence"]):
                 problems.append(f"{_iid(item)}: no answer {item['answers']!r} occurs in its evidence")
         elif item["answers"] or item["evidence"]:
             problems.append(f"{_iid(item)}: unanswerable items have no answers or evidence")

@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -120,7 +119,7 @@ def test_stop_string_spanning_token_boundaries_is_never_yielded(smol, story):
 
 
 def test_rejects_a_non_positive_token_budget(smol):
-    with pytest.raises(ConfigError, match="0"):
+    with pytest.raises(ConfigError, match=r"max_new_tokens.*\b0\b"):  # the value itself, not any digit 0
         smol.generate(CHAT, max_new_tokens=0)
 
 
@@ -174,17 +173,21 @@ def test_conversion_is_cached_as_safetensors(cached_folder, model_cache):
     assert [p.name for p in model_cache.iterdir()] == [cached_folder.name]  # no temp folder left over
 
 
-def test_second_instance_loads_the_cache_without_converting(cold, model_cache, monkeypatch):
-    smol, cold_seconds = cold
+def test_second_instance_loads_the_cache_without_converting(cold, cached_folder, model_cache, monkeypatch):
+    smol, _ = cold
 
     def no_conversion(path):
         raise AssertionError(f"converted {path} again")
 
     monkeypatch.setattr(generation, "_convert_gguf", no_conversion)
+    weights = cached_folder / "model.safetensors"
+    before = weights.stat().st_mtime_ns
     warm = TransformersGenerator(cache_dir=model_cache)
-    warm_seconds = warm.load()
+    warm.load()
     assert warm.load_source == "cache"
-    assert warm_seconds < cold_seconds
+    # The cache is read, not written again (rather than the warm load timed against the cold one: a
+    # clock on a shared machine can make either slower).
+    assert weights.stat().st_mtime_ns == before
     assert warm.generate(CHAT, max_new_tokens=12) == smol.generate(CHAT, max_new_tokens=12)
 
 
@@ -376,7 +379,7 @@ def test_openai_sends_the_api_key_and_stop(server):
 def test_openai_http_error_raises_generation_error(server):
     server.status = 500
     gen = OpenAIGenerator(server.base_url, "m")
-    with pytest.raises(GenerationError, match=r"500") as err:
+    with pytest.raises(GenerationError, match=r"HTTP 500\b") as err:  # the status, not the port (127.0.0.1:45001)
         gen.generate(CHAT)
     assert f"{server.base_url}/chat/completions" in str(err.value)
     assert "model crashed" in str(err.value)
@@ -387,10 +390,11 @@ def test_openai_refused_connection_raises_generation_error():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     gen = OpenAIGenerator(f"http://127.0.0.1:{port}/v1", "m", timeout=5)
-    start = time.perf_counter()
-    with pytest.raises(GenerationError, match=f"127.0.0.1:{port}/v1/chat/completions"):
+    with pytest.raises(GenerationError, match=f"127.0.0.1:{port}/v1/chat/completions") as err:
         gen.generate(CHAT)
-    assert time.perf_counter() - start < 5
+    # Refused at once, not waited out: httpx raises ConnectError for a refusal and ConnectTimeout after the 5 s
+    # (rather than a clock, which a busy machine can run past).
+    assert "ConnectError" in str(err.value), err.value
 
 
 def test_openai_counts_tokens_roughly():

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CORPUS, FOLDER_ENV, ROOT, CountingEmbedder
+from conftest import CORPUS, FOLDER_ENV, MODEL_CACHE, ROOT, CountingEmbedder
 from conftest import ingest_folder as ingest  # the folder store's files and rules (conftest.FOLDER_ENV)
 
 from rag import store
@@ -34,7 +34,7 @@ def test_manifest_records_what_the_index_was_built_with(tmp_path, embedder):
     m = snap.manifest
     assert m["format_version"] == store.FORMAT_VERSION
     # The default backend: the one measured fastest on this CPU (rag/autotune.py)
-    assert m["embedder"] == {"id": make_embedder("auto", cache_dir=ROOT / ".rag/models").id, "dimension": 384}
+    assert m["embedder"] == {"id": make_embedder("auto", cache_dir=MODEL_CACHE).id, "dimension": 384}
     assert m["chunking"]["max_tokens"] == 160
     assert set(m["documents"]) == {"000_c072f841d33a32ed", "001_557b18325e1c198b"}
     assert all(len(d["hash"]) == 64 for d in m["documents"].values())

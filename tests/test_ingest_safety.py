@@ -9,6 +9,7 @@ import pytest
 from conftest import CORPUS, ROOT
 from conftest import ingest_index as ingest_any
 
+from devtools.textmatch import says
 from rag import store
 from rag.errors import IndexError_
 from rag.ingest import NothingToIngest, PruneRefused
@@ -127,16 +128,18 @@ def test_cli_prune_force_list_and_rollback(indexed, tmp_path):
     empty.mkdir()
     (empty / "scan.pdf").write_bytes(b"%PDF-1.4")
     proc = _rag("ingest", str(empty), "--quiet", index_dir=index_dir)
-    assert proc.returncode == 1 and "nothing to ingest" in proc.stderr and "1 of an unsupported type" in proc.stderr
+    # Counts as whole words: "1 of ..." must not be found inside "11 of ...".
+    assert proc.returncode == 1 and "nothing to ingest" in proc.stderr
+    assert says(proc.stderr, "1 of an unsupported type")
     (folder / "001_557b18325e1c198b.txt").unlink()
     proc = _rag("ingest", str(folder), "--quiet", "--prune", index_dir=index_dir)
     assert proc.returncode == 1 and "--force" in proc.stderr
     proc = _rag("ingest", str(folder), "--quiet", "--prune", "--force", index_dir=index_dir)
     assert proc.returncode == 0, proc.stderr
-    assert "removing 1 of 2 documents" in proc.stderr and "1 removed" in proc.stdout
+    assert "removing 1 of 2 documents" in proc.stderr and says(proc.stdout, "1 removed")
     listing = _rag("index", "list", index_dir=index_dir)
     lines = listing.stdout.splitlines()
-    assert listing.returncode == 0 and len(lines) == 2 and lines[1].startswith("*") and "1 documents" in lines[1]
+    assert listing.returncode == 0 and len(lines) == 2 and lines[1].startswith("*") and says(lines[1], "1 documents")
     back = _rag("index", "rollback", index_dir=index_dir)
     assert back.returncode == 0 and lines[0].split()[0] in back.stdout
     assert _docs(index_dir) == DOCS

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import MODEL_CACHE
 
 from devtools.testing import free_port
 
@@ -30,7 +31,7 @@ CITATION_KEYS = {"n", "doc_id", "chunk_id", "title", "quote", "start", "end", "u
 def _env(corpus_index: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                "RAG_INDEX_DIR": str(corpus_index), "RAG_MODEL_CACHE": str(ROOT / ".rag/models"), **extra})
+                "RAG_INDEX_DIR": str(corpus_index), "RAG_MODEL_CACHE": str(MODEL_CACHE), **extra})
     return env
 
 

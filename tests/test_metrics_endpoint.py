@@ -171,14 +171,15 @@ def test_labels_stay_in_their_fixed_sets():
 
     m = Metrics()
     m.denial("doc-1234 'Secret title'")  # a caller's mistake: counted, but not as a label
-    m.request("/embed/index.html?embed=abc", "BREW", 418, 0.01)
+    # A distinctive embed token: "abc" could be a part of any word of the exposition's help texts.
+    m.request("/embed/index.html?embed=embed-t0ken-in-a-url", "BREW", 418, 0.01)
     m.answer({"status": "answered", "refused": False, "timings": {"retrieve_s": 0.1, "total_s": float("nan")}})
     m.answer({"status": "something new", "refused": True, "timings": {}})
     queue = [3]
     m.watch_queue(lambda: queue[0])
     text = m.exposition()[0].decode()
     families = _families(text)
-    assert "doc-1234" not in text and "Secret" not in text and "BREW" not in text and "abc" not in text
+    assert "doc-1234" not in text and "Secret" not in text and "BREW" not in text and "embed-t0ken" not in text
     assert _value(families, "rag_access_denials_total", reason="other") == 1
     assert _value(families, "rag_requests_total", path="/embed", method="other", status="418") == 1
     assert _value(families, "rag_answers_total", status="answered") == 1
