@@ -39,15 +39,16 @@ def _strings(value) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for k, v in value.items() for s in [str(k), *_strings(v)]]
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
 
 
 def received(body: str) -> str:
-    """What a caller receives, as text a person or client reads: the string values of a JSON body or
-    of each server-sent event, one a line; any other body as it is."""
+    """What a caller receives, as text a person or client reads: the string values (and keys) of a
+    JSON body or of each server-sent event, one a line; any other body as it is. A stream's pieces
+    are also given joined end to end, so that a fact split over two events is still found."""
     try:
         return "\n".join(_strings(json.loads(body)))
     except ValueError:
@@ -61,7 +62,7 @@ def received(body: str) -> str:
             out += _strings(json.loads(event))
         except ValueError:
             out.append(event)  # "[DONE]" and plain-text events
-    return "\n".join(out)
+    return "\n".join(out) + "\n" + "".join(out)
 
 
 def leaked(text: str, *docs: str) -> list[str]:

@@ -60,7 +60,6 @@ FLOAT32 = ("onnx", "torch", "openvino")  # the same vectors to 1e-6; the first o
 # The 8-bit copy of the 4-bit file is judged by its next-token choices along the shipped file's greedy
 # answers (word-for-word equality is too strict: one early tie flips every later word).
 MIN_AGREEMENT = 0.90
-MEASURE_TIMEOUT_S = 900
 # Setup's measurement of both kinds stays within this many seconds on 2 cores; a variant not yet
 # loaded when its kind's share runs out is skipped (and said so), the others decide.
 SETUP_BUDGET_S = 300
@@ -354,7 +353,7 @@ def recorded_or_default(kind: str, what: str, cache_dir: Path, cpu: CpuInfo | No
 
 def float32_backend(model: str | None, cache_dir: Path) -> str:
     """The fastest float32 backend measured here (an index built in float32 takes queries from any)."""
-    found = cached_choice(cache_dir, embedder_key(model))
+    found = cached_choice(cache_dir, embedder_key(model), load_now=float("inf"))  # as recorded, never re-measured
     trials = [Trial.from_json(t) for t in (found or {}).get("trials", [])]
     ok = [t for t in trials if t.variant in FLOAT32 and t.error is None and t.rates]
     return max(ok, key=lambda t: t.rate).variant if ok else "onnx"
@@ -548,7 +547,12 @@ def setup(cache_dir: Path, reader: str | None, *, budget_s: float = SETUP_BUDGET
                 out[kind] = found
                 progress(f"{kind}: {_describe(found)} (measured in {time.monotonic() - t:.0f} s)")
                 continue
-        out[kind] = _prepare_default(kind, model, cache_dir, cpu, why or "the measurement recorded nothing")
+        why = why or "the measurement recorded nothing"
+        try:
+            out[kind] = _prepare_default(kind, model, cache_dir, cpu, why)
+        except Exception as exc:  # nothing recorded: commands fall back to the same default and say so
+            progress(f"{kind}: {why}, and this CPU's default did not load either ({type(exc).__name__}: {exc})")
+            continue
         progress(f"{kind}: {why}, so this CPU's default is used: {_describe(out[kind])} (ready in "
                  f"{time.monotonic() - t:.0f} s; a later setup on a quiet machine measures it)")
     return out
@@ -557,6 +561,7 @@ def setup(cache_dir: Path, reader: str | None, *, budget_s: float = SETUP_BUDGET
 def _measure_in_child(kind: str, model: str | None, cache_dir: Path, budget_s: float) -> str | None:
     """Measure `kind` in a child process within about `budget_s` (its lines pass through to stderr);
     None when it recorded a choice, else why not."""
+    budget_s = max(budget_s, 30.0)  # at least one variant of each kind: a choice from nothing is no choice
     cmd = [sys.executable, "-m", "rag.autotune", kind, "--cache-dir", str(cache_dir), "--budget-s", f"{budget_s:.0f}"]
     cmd += ["--model", model] if model else []
     try:

@@ -10,7 +10,7 @@ uv=${UV:-.venv/bin/uv}
 # The machines run CPython 3.11 on x86-64 Linux; torch's CPU build lies in /opt/wheels on them (a
 # plain torch==2.13.0 from PyPI is a CUDA build).
 common=(--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
-        --find-links /opt/wheels --no-header --quiet "$@")
+        --find-links /opt/wheels --emit-find-links --no-header --quiet "$@")
 # The llama.cpp binding is built here from its pinned source (nodeps.lock), so its wheel has no
 # PyPI hash to pin; everything it needs is resolved with the rest.
 "$uv" pip compile pyproject.toml requirements/tools.in --extra ui --extra eval --extra test --extra postgres \

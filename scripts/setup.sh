@@ -26,7 +26,9 @@ reader_model() {
 backends() {
   local t=$SECONDS
   echo "setup: the fastest embedder and reader settings for this CPU (once per machine; at most about 5 minutes)"
-  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python -m rag.autotune setup
+  # Not fatal: without a record every command uses this CPU's default (and says so).
+  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python -m rag.autotune setup \
+    || echo "setup:   could not prepare them: commands will use this CPU's defaults and say so"
   echo "setup:   done in $((SECONDS - t)) s"
 }
 # Fixtures the tests read from packages rather than from this repository: feedparser's own test
@@ -71,6 +73,12 @@ llama_key=$(printf '%s\n' "$llama_version" "$llama_flags" "$(uname -m)" "$(c++ -
 llama_dir=$cache/llama-cpp-python-$llama_version-$llama_key
 
 echo "setup: installing into .venv (the first on a machine builds llama.cpp and takes about 25 minutes; later ones about 2)"
+# The locks are resolved for CPython 3.11 on x86-64 Linux (scripts/lock.sh): say so at once elsewhere.
+found=$("$PYTHON" -c 'import platform, sys; print(f"{sys.version_info[0]}.{sys.version_info[1]} {platform.machine()}")')
+if [ "$found" != "3.11 x86_64" ]; then
+  echo "setup: requirements/*.lock pin wheels for Python 3.11 on x86_64; $PYTHON is $found (set PYTHON=python3.11)" >&2
+  exit 2
+fi
 [ -x .venv/bin/python ] || { step "virtual environment"; "$PYTHON" -m venv .venv; done_step; }
 
 if ! ls "$llama_dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then

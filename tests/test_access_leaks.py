@@ -155,7 +155,7 @@ def chat_page(w, q, token):
     for node in html.xpath("//script|//style"):
         node.drop_tree()
     config = httpx.get(w["web"] + "/chat/config", headers={"Cookie": cookie}, timeout=60).text
-    return "\n".join([json.dumps([first, follow]), html.text_content(), config])
+    return "\n".join([received(json.dumps([first, follow])), html.text_content(), received(config)])
 
 
 def mcp_tools(w, q, token):
@@ -193,7 +193,7 @@ def cli(w, q, token):
         done = subprocess.run([sys.executable, "-m", "rag.cli", *args, *desk], env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr
-        out.append(done.stdout + done.stderr)
+        out.append(received(done.stdout) + "\n" + done.stderr)
     return "\n".join(out)
 
 

@@ -31,7 +31,7 @@ UNPUBLISHED = ("draft", "pending", "private", "trash", "auto-draft", "inherit")
 _CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 _DC_NS = "http://purl.org/dc/elements/1.1/"
 # A site-local time with no zone is read at the latest instant it can mean (the zones run from UTC-12 to
-# UTC+14), so a scheduled post never appears before its time; at worst it appears up to a day late.
+# UTC+14), so a scheduled post never appears before its time; at worst (a UTC+14 site) 26 hours late.
 _LATEST_OFFSET = timedelta(hours=12)
 
 
