@@ -532,6 +532,10 @@ def setup(cache_dir: Path, reader: str | None, *, budget_s: float = SETUP_BUDGET
     for i, (kind, what, model) in enumerate(kinds):
         found = cached_choice(cache_dir, what, cpu)
         if found is not None and not found.get("default"):
+            if kind == "embedder":  # this venv's copy of the weights may be new to the cache: export it now
+                from .embedding import open_embedder
+
+                open_embedder(found["backend"], model, cache_dir=cache_dir).embed(["warm up"])
             progress(f"{kind}: {_describe(found)}, measured {found.get('measured', '?')} (kept)")
             out[kind] = found
             continue

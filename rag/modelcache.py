@@ -16,6 +16,13 @@ def source_key(path: Path) -> str:
     return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
+def content_key(path: Path) -> str:
+    """A short key of the file's bytes: the same weights installed in another virtual environment (a
+    new clone's) map to the same cache entry, where `source_key` would see a new file (0.1 s at 90 MB)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()[:10]
+
+
 def write_atomically(final: Path, write: Callable[[Path], None]) -> bool:
     """Run `write` into a temp folder beside `final`, then rename it into place, so a crash mid-write
     never leaves a half cache that later starts would trust. False when another process won the race."""

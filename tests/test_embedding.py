@@ -79,7 +79,7 @@ def test_openvino_int8_is_close_and_cached(torch_embedder):
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-3)
     # Nearest neighbours agree with float32: each text is closest to itself.
     assert list((got @ ref.T).argmax(1)) == list(range(len(TEXTS)))
-    (quantized,) = embedder.cache_dir.glob("*-onnx-*/openvino-int8/model.xml")
+    quantized = embedder.export_dir / "openvino-int8" / "model.xml"  # this model's, in the machine-wide cache
     before = quantized.stat().st_mtime_ns
     OnnxEmbedder(cache_dir=embedder.cache_dir, runtime="openvino", int8=True).load()
     assert quantized.stat().st_mtime_ns == before  # quantised once, then read
